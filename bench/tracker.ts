@@ -1,0 +1,50 @@
+// Cost of the clock tracker per datagram: a hostile flood from 5000 addresses, and a full
+// table of 32 senders each sending Sync/Follow_Up. Run: bun bench/tracker.ts
+import { createTracker, reduce, type TrackerEvent } from "../src/clock/tracker.ts";
+import { OUR_CLOCK_ID, S, US, announce, followUp, prng, sync } from "../test/clock/helpers.ts";
+
+const T0 = 1_000n * S;
+const N = 200_000;
+
+function flood(): number {
+  const random = prng(99);
+  const events: { event: TrackerEvent; nowNs: bigint }[] = [];
+  let now = T0;
+  for (let i = 0; i < N; i++) {
+    now += 50n * US;
+    const n = Math.floor(random() * 5000);
+    const id = BigInt(n + 1);
+    const k = i % 3;
+    const message = k === 0 ? announce(id, i & 0xffff) : k === 1 ? sync(id, i & 0xffff) : followUp(id, i & 0xffff, now);
+    events.push({ event: { kind: "ptp", source: `10.${n >> 8}.${n & 255}.1`, message, receivedAtNs: now }, nowNs: now });
+  }
+  let state = createTracker({ ourClockIdentity: OUR_CLOCK_ID });
+  state = reduce(state, { kind: "timing-peers", addresses: ["192.168.1.1"] }, T0).state;
+  const started = performance.now();
+  for (const { event, nowNs } of events) state = reduce(state, event, nowNs).state;
+  return ((performance.now() - started) * 1000) / N;
+}
+
+function fullTable(): number {
+  let state = createTracker({ ourClockIdentity: OUR_CLOCK_ID });
+  const sources = Array.from({ length: 32 }, (_, i) => `10.0.0.${i + 1}`);
+  state = reduce(state, { kind: "timing-peers", addresses: sources.slice(0, 4) }, T0).state;
+  let now = T0;
+  const started = performance.now();
+  for (let i = 0; i < N; i++) {
+    now += 50n * US;
+    const s = i % 32;
+    const seq = Math.floor(i / 64) & 0xffff;
+    const message = (i >> 5) % 2 === 0 ? sync(BigInt(s + 1), seq) : followUp(BigInt(s + 1), seq, now + 5n * S);
+    if (i % 640 === s) state = reduce(state, { kind: "ptp", source: sources[s]!, message: announce(BigInt(s + 1), i), receivedAtNs: now }, now).state;
+    state = reduce(state, { kind: "ptp", source: sources[s]!, message, receivedAtNs: now }, now).state;
+  }
+  return ((performance.now() - started) * 1000) / N;
+}
+
+const floodUs = Math.min(flood(), flood(), flood());
+const tableUs = Math.min(fullTable(), fullTable(), fullTable());
+console.log(
+  `tracker: flood ${floodUs.toFixed(2)} µs/datagram (${(1e6 / floodUs / 1000).toFixed(0)}k/s on one core), ` +
+    `32 senders Sync/Follow_Up ${tableUs.toFixed(2)} µs/datagram`,
+);

@@ -1,0 +1,74 @@
+// What the clock tracker asks the shell to do. The tracker never touches sockets, shared memory
+// or the logger itself: it returns these, and the shell carries them out in order.
+
+import type { ClockQuality, Timestamp } from "../ptp/types.ts";
+
+/**
+ * The master record as the shared-memory interface wants it (spec section 8). All values are
+ * nanoseconds of the interface's local clock or u64 differences of them (offset = master time −
+ * local time, modulo 2^64).
+ */
+export interface PublishedMaster {
+  /** The master's clockIdentity, from the header of its messages. */
+  clockId: bigint;
+  /** Normalised IP text of the master. */
+  ip: string;
+  /** Local time of the sample the offset belongs to. */
+  localTimeNs: bigint;
+  /** master time − local time, u64 (a negative offset wraps to 2^64 − x). */
+  offsetNs: bigint;
+  /** Local time at which this clock became master. */
+  masterStartTimeNs: bigint;
+}
+
+/**
+ * An Announce to send (to wake a silent clock, spec section 7). Field names are those of
+ * src/ptp/types.ts: the header fields we choose (Header) followed by the Announce body
+ * (AnnounceMessage, IEEE 1588-2008 13.5). transportSpecific, versionPTP, messageLength,
+ * correctionField (0) and controlField (5, "all others") are the encoder's business.
+ */
+export interface AnnounceFields {
+  // Header, IEEE 1588-2008 13.3
+  /** Copied from the target's own messages (0 for 1588 defaults, 1 for 802.1AS-style senders). */
+  transportSpecific: number;
+  clockIdentity: bigint;
+  sourcePortNumber: number;
+  sequenceId: number;
+  domainNumber: number;
+  logMessageInterval: number;
+  flagField: number;
+  // Body, IEEE 1588-2008 13.5
+  originTimestamp: Timestamp;
+  currentUtcOffset: number;
+  grandmasterPriority1: number;
+  grandmasterClockQuality: ClockQuality;
+  grandmasterPriority2: number;
+  grandmasterIdentity: bigint;
+  stepsRemoved: number;
+  timeSource: number;
+}
+
+export type LogLevel = "debug" | "info" | "warn";
+
+export type TrackerEffect =
+  /** The master changed, its estimate changed, or there is no master any more (null). */
+  | { kind: "publish"; master: PublishedMaster | null }
+  /** Send this Announce from our general port (320) to `to`'s general port, after delayMs. */
+  | { kind: "send-announce"; to: string; delayMs: number; announce: AnnounceFields }
+  | { kind: "log"; level: LogLevel; message: string };
+
+/** 0x0123456789abcdef: clock identities in logs. */
+export function formatClockId(id: bigint): string {
+  return `0x${id.toString(16).padStart(16, "0")}`;
+}
+
+export function samePublishedMaster(a: PublishedMaster | null, b: PublishedMaster | null): boolean {
+  if (a === null || b === null) return a === b;
+  return (
+    a.clockId === b.clockId &&
+    a.ip === b.ip &&
+    a.localTimeNs === b.localTimeNs &&
+    a.offsetNs === b.offsetNs &&
+    a.masterStartTimeNs === b.masterStartTimeNs
+  );
+}

@@ -1,0 +1,178 @@
+// Sync/Follow_Up pairing (IEEE 1588-2008 9.5.10, 11.3: a two-step master sends Sync and then a
+// Follow_Up carrying the Sync's preciseOriginTimestamp, with the same sequenceId) as a small
+// state machine, one per clock record.
+//
+// Sync arrives on the event port (319) and Follow_Up on the general port (320): two sockets, so
+// the shell may hand us the Follow_Up first. Each half waits for the other:
+//   - halves match on sequenceId, clockIdentity and sourcePortNumber, and only if they were
+//     received at most maxPairAgeNs (1 s) apart;
+//   - a waiting half expires when a newer half of the same kind arrives, or when a half of the
+//     other kind arrives that does not match it (its partner was lost: sequenceIds only move on).
+//
+// Fallback when a Follow_Up has no Sync: the Follow_Up's own receipt time and its own
+// correctionField stand in for the Sync's. That sample is late by the sender's Sync→Follow_Up
+// gap, so it is used only when the Sync will not come:
+//   - if this record has never sent us a two-step Sync (port 319 not reachable, a sender that
+//     only sends Follow_Up), every Follow_Up is used alone at once;
+//   - otherwise a Follow_Up without its Sync waits; when it expires as above it is used alone
+//     (its sample keeps its own receipt time, so it is exact to within that gap, just delivered
+//     one sync interval later). Nothing waits on a timer: there is none in a pure core.
+// One-step Syncs (twoStepFlag clear) carry no Follow_Up; the seed's behaviour is to use
+// Follow_Ups only, so they are ignored here.
+
+import type { FollowUpMessage, SyncMessage } from "../ptp/types.ts";
+import { FLAG_TWO_STEP } from "../ptp/types.ts";
+import { NS_PER_SECOND, correctionToNs, timestampToNs, toU64 } from "../time/ns.ts";
+
+export interface OffsetSample {
+  /** Local time of the Sync's receipt (of the Follow_Up's, for a Follow_Up used alone). */
+  localTimeNs: bigint;
+  /** preciseOriginTimestamp + corrections − localTimeNs, u64. */
+  offsetNs: bigint;
+  /** preciseOriginTimestamp in ns (master time when the Sync left). */
+  preciseOriginNs: bigint;
+  /** false when the Follow_Up was used without its Sync. */
+  paired: boolean;
+}
+
+interface HalfKey {
+  sequenceId: number;
+  clockIdentity: bigint;
+  sourcePortNumber: number;
+}
+
+export interface PendingSync extends HalfKey {
+  receivedAtNs: bigint;
+  correctionField: bigint;
+}
+
+export interface PendingFollowUp extends HalfKey {
+  receivedAtNs: bigint;
+  correctionField: bigint;
+  preciseOriginNs: bigint;
+}
+
+export interface SyfuState {
+  readonly sync: PendingSync | null;
+  readonly followUp: PendingFollowUp | null;
+  /** A two-step Sync has been seen from this record. */
+  readonly syncSeen: boolean;
+}
+
+export const SYFU_IDLE: SyfuState = { sync: null, followUp: null, syncSeen: false };
+
+export interface SyfuRules {
+  /** Halves received further apart than this never pair. */
+  maxPairAgeNs: bigint;
+}
+
+export const DEFAULT_SYFU_RULES: SyfuRules = { maxPairAgeNs: NS_PER_SECOND };
+
+export type SyfuOutcome =
+  | "PAIRED"
+  | "WAITING_FOR_FOLLOW_UP"
+  | "WAITING_FOR_SYNC"
+  | "FOLLOW_UP_ALONE"
+  | "IGNORED_ONE_STEP_SYNC";
+
+export interface SyfuStep {
+  state: SyfuState;
+  /** Samples completed by this message, oldest first (0, 1 or 2). */
+  samples: OffsetSample[];
+  outcome: SyfuOutcome;
+}
+
+function matches(a: HalfKey, b: HalfKey, aAtNs: bigint, bAtNs: bigint, rules: SyfuRules): boolean {
+  if (a.sequenceId !== b.sequenceId) return false;
+  if (a.clockIdentity !== b.clockIdentity || a.sourcePortNumber !== b.sourcePortNumber) return false;
+  const apart = aAtNs >= bAtNs ? aAtNs - bAtNs : bAtNs - aAtNs;
+  return apart <= rules.maxPairAgeNs;
+}
+
+function pairedSample(sync: PendingSync, followUp: PendingFollowUp): OffsetSample {
+  return {
+    localTimeNs: sync.receivedAtNs,
+    offsetNs: toU64(
+      followUp.preciseOriginNs +
+        correctionToNs(sync.correctionField) +
+        correctionToNs(followUp.correctionField) -
+        sync.receivedAtNs,
+    ),
+    preciseOriginNs: followUp.preciseOriginNs,
+    paired: true,
+  };
+}
+
+function aloneSample(followUp: PendingFollowUp): OffsetSample {
+  return {
+    localTimeNs: followUp.receivedAtNs,
+    offsetNs: toU64(followUp.preciseOriginNs + correctionToNs(followUp.correctionField) - followUp.receivedAtNs),
+    preciseOriginNs: followUp.preciseOriginNs,
+    paired: false,
+  };
+}
+
+export function syfuOnSync(
+  state: SyfuState,
+  message: SyncMessage,
+  receivedAtNs: bigint,
+  rules: SyfuRules = DEFAULT_SYFU_RULES,
+): SyfuStep {
+  const h = message.header;
+  if ((h.flagField & FLAG_TWO_STEP) === 0) {
+    return { state, samples: [], outcome: "IGNORED_ONE_STEP_SYNC" };
+  }
+  const sync: PendingSync = {
+    sequenceId: h.sequenceId,
+    clockIdentity: h.clockIdentity,
+    sourcePortNumber: h.sourcePortNumber,
+    receivedAtNs,
+    correctionField: h.correctionField,
+  };
+  const waiting = state.followUp;
+  if (waiting !== null && matches(sync, waiting, receivedAtNs, waiting.receivedAtNs, rules)) {
+    return {
+      state: { sync: null, followUp: null, syncSeen: true },
+      samples: [pairedSample(sync, waiting)],
+      outcome: "PAIRED",
+    };
+  }
+  // A waiting Follow_Up that is not this Sync's lost its own Sync: use it alone now.
+  return {
+    state: { sync, followUp: null, syncSeen: true },
+    samples: waiting !== null ? [aloneSample(waiting)] : [],
+    outcome: "WAITING_FOR_FOLLOW_UP",
+  };
+}
+
+export function syfuOnFollowUp(
+  state: SyfuState,
+  message: FollowUpMessage,
+  receivedAtNs: bigint,
+  rules: SyfuRules = DEFAULT_SYFU_RULES,
+): SyfuStep {
+  const h = message.header;
+  const t = message.preciseOriginTimestamp;
+  const followUp: PendingFollowUp = {
+    sequenceId: h.sequenceId,
+    clockIdentity: h.clockIdentity,
+    sourcePortNumber: h.sourcePortNumber,
+    receivedAtNs,
+    correctionField: h.correctionField,
+    preciseOriginNs: timestampToNs(t.seconds, t.nanoseconds),
+  };
+  const samples: OffsetSample[] = [];
+  // An older Follow_Up still waiting: its Sync was lost.
+  if (state.followUp !== null) samples.push(aloneSample(state.followUp));
+  const sync = state.sync;
+  if (sync !== null && matches(sync, followUp, sync.receivedAtNs, receivedAtNs, rules)) {
+    samples.push(pairedSample(sync, followUp));
+    return { state: { sync: null, followUp: null, syncSeen: state.syncSeen }, samples, outcome: "PAIRED" };
+  }
+  // A waiting Sync that is not this Follow_Up's lost its Follow_Up: drop it.
+  if (!state.syncSeen) {
+    samples.push(aloneSample(followUp));
+    return { state: { sync: null, followUp: null, syncSeen: false }, samples, outcome: "FOLLOW_UP_ALONE" };
+  }
+  return { state: { sync: null, followUp, syncSeen: true }, samples, outcome: "WAITING_FOR_SYNC" };
+}

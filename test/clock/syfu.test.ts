@@ -1,0 +1,127 @@
+import { describe, expect, test } from "bun:test";
+import { SYFU_IDLE, syfuOnFollowUp, syfuOnSync, type SyfuState } from "../../src/clock/syfu.ts";
+import { MS, S, followUp, sync } from "./helpers.ts";
+
+const ID = 0xa1b2_c3ff_fed4_e5f6n;
+
+// Master: preciseOriginTimestamp = 1000.5 s. Local receipt of the Sync: 200.25 s.
+// Corrections: Sync 3 ns + 100/65536 ns (truncates to 3), Follow_Up exactly 2 ns.
+const PRECISE = 1_000_500_000_000n;
+const SYNC_RX = 200_250_000_000n;
+const FU_RX = SYNC_RX + 2n * MS;
+const SYNC_CORR = 3n * 65536n + 100n;
+const FU_CORR = 2n * 65536n;
+// 1_000_500_000_000 + 3 + 2 − 200_250_000_000
+const PAIRED_OFFSET = 800_250_000_005n;
+// Follow_Up alone: 1_000_500_000_000 + 2 − 200_252_000_000
+const ALONE_OFFSET = 800_248_000_002n;
+
+const seenSync: SyfuState = { ...SYFU_IDLE, syncSeen: true };
+
+describe("Sync/Follow_Up pairing", () => {
+  test("Sync then Follow_Up: exact offset with both corrections", () => {
+    const a = syfuOnSync(SYFU_IDLE, sync(ID, 10, { correctionField: SYNC_CORR }), SYNC_RX);
+    expect(a.outcome).toBe("WAITING_FOR_FOLLOW_UP");
+    expect(a.samples).toEqual([]);
+    const b = syfuOnFollowUp(a.state, followUp(ID, 10, PRECISE, { correctionField: FU_CORR }), FU_RX);
+    expect(b.outcome).toBe("PAIRED");
+    expect(b.samples).toEqual([{ localTimeNs: SYNC_RX, offsetNs: PAIRED_OFFSET, preciseOriginNs: PRECISE, paired: true }]);
+    expect(b.state.sync).toBeNull();
+    expect(b.state.followUp).toBeNull();
+  });
+
+  test("Follow_Up then Sync (two ports): the same sample", () => {
+    const a = syfuOnFollowUp(seenSync, followUp(ID, 10, PRECISE, { correctionField: FU_CORR }), FU_RX);
+    expect(a.outcome).toBe("WAITING_FOR_SYNC");
+    expect(a.samples).toEqual([]);
+    const b = syfuOnSync(a.state, sync(ID, 10, { correctionField: SYNC_CORR }), SYNC_RX);
+    expect(b.outcome).toBe("PAIRED");
+    expect(b.samples).toEqual([{ localTimeNs: SYNC_RX, offsetNs: PAIRED_OFFSET, preciseOriginNs: PRECISE, paired: true }]);
+  });
+
+  test("no Sync ever seen: each Follow_Up is used alone at once, with its own time and correction", () => {
+    const a = syfuOnFollowUp(SYFU_IDLE, followUp(ID, 10, PRECISE, { correctionField: FU_CORR }), FU_RX);
+    expect(a.outcome).toBe("FOLLOW_UP_ALONE");
+    expect(a.samples).toEqual([{ localTimeNs: FU_RX, offsetNs: ALONE_OFFSET, preciseOriginNs: PRECISE, paired: false }]);
+    const b = syfuOnFollowUp(a.state, followUp(ID, 11, PRECISE + 125n * MS), FU_RX + 125n * MS);
+    expect(b.outcome).toBe("FOLLOW_UP_ALONE");
+    expect(b.samples.length).toBe(1);
+  });
+
+  test("Sync lost (Syncs seen before): the waiting Follow_Up is used alone when the next Sync comes", () => {
+    const a = syfuOnFollowUp(seenSync, followUp(ID, 10, PRECISE, { correctionField: FU_CORR }), FU_RX);
+    expect(a.samples).toEqual([]);
+    const nextSyncRx = SYNC_RX + 125n * MS;
+    const b = syfuOnSync(a.state, sync(ID, 11), nextSyncRx);
+    expect(b.samples).toEqual([{ localTimeNs: FU_RX, offsetNs: ALONE_OFFSET, preciseOriginNs: PRECISE, paired: false }]);
+    const c = syfuOnFollowUp(b.state, followUp(ID, 11, PRECISE + 125n * MS), nextSyncRx + MS);
+    expect(c.outcome).toBe("PAIRED");
+    expect(c.samples).toEqual([
+      { localTimeNs: nextSyncRx, offsetNs: PRECISE + 125n * MS - nextSyncRx, preciseOriginNs: PRECISE + 125n * MS, paired: true },
+    ]);
+  });
+
+  test("Sync lost and the next Follow_Up also first: old one alone, new one waits for its Sync", () => {
+    const a = syfuOnFollowUp(seenSync, followUp(ID, 10, PRECISE, { correctionField: FU_CORR }), FU_RX);
+    const b = syfuOnFollowUp(a.state, followUp(ID, 11, PRECISE + 125n * MS), FU_RX + 125n * MS);
+    expect(b.outcome).toBe("WAITING_FOR_SYNC");
+    expect(b.samples.map((s) => s.offsetNs)).toEqual([ALONE_OFFSET]);
+    const c = syfuOnSync(b.state, sync(ID, 11), SYNC_RX + 125n * MS);
+    expect(c.outcome).toBe("PAIRED");
+    expect(c.samples[0]!.offsetNs).toBe(PRECISE - SYNC_RX);
+  });
+
+  test("first Follow_Up before the very first Sync: used alone; that late Sync is then dropped", () => {
+    const a = syfuOnFollowUp(SYFU_IDLE, followUp(ID, 10, PRECISE), FU_RX);
+    expect(a.outcome).toBe("FOLLOW_UP_ALONE");
+    const b = syfuOnSync(a.state, sync(ID, 10), SYNC_RX);
+    expect(b.samples).toEqual([]);
+    expect(b.state.syncSeen).toBe(true);
+    // The next round pairs normally, and the stale Sync 10 is not used for Follow_Up 11.
+    const c = syfuOnSync(b.state, sync(ID, 11), SYNC_RX + 125n * MS);
+    const d = syfuOnFollowUp(c.state, followUp(ID, 11, PRECISE + 125n * MS), FU_RX + 125n * MS);
+    expect(d.samples).toEqual([
+      { localTimeNs: SYNC_RX + 125n * MS, offsetNs: PRECISE - SYNC_RX, preciseOriginNs: PRECISE + 125n * MS, paired: true },
+    ]);
+  });
+
+  test("Follow_Up lost: the waiting Sync is replaced by the next", () => {
+    const a = syfuOnSync(SYFU_IDLE, sync(ID, 10), SYNC_RX);
+    const b = syfuOnSync(a.state, sync(ID, 11), SYNC_RX + 125n * MS);
+    expect(b.samples).toEqual([]);
+    expect(b.state.sync?.sequenceId).toBe(11);
+    const stale = syfuOnFollowUp(b.state, followUp(ID, 10, PRECISE), FU_RX);
+    // Follow_Up 10 does not match Sync 11: it waits (Syncs are seen), Sync 11 is dropped.
+    expect(stale.outcome).toBe("WAITING_FOR_SYNC");
+    expect(stale.state.sync).toBeNull();
+  });
+
+  test("halves of different clocks or ports, or more than 1 s apart, do not pair", () => {
+    const base = syfuOnSync(SYFU_IDLE, sync(ID, 10), SYNC_RX).state;
+    expect(syfuOnFollowUp(base, followUp(ID + 1n, 10, PRECISE), FU_RX).outcome).toBe("WAITING_FOR_SYNC");
+    expect(syfuOnFollowUp(base, followUp(ID, 10, PRECISE, { header: { sourcePortNumber: 2 } }), FU_RX).outcome).toBe(
+      "WAITING_FOR_SYNC",
+    );
+    expect(syfuOnFollowUp(base, followUp(ID, 10, PRECISE), SYNC_RX + S + 1n).outcome).toBe("WAITING_FOR_SYNC");
+    expect(syfuOnFollowUp(base, followUp(ID, 10, PRECISE), SYNC_RX + S).outcome).toBe("PAIRED");
+  });
+
+  test("one-step Syncs are ignored", () => {
+    const a = syfuOnSync(SYFU_IDLE, sync(ID, 10, { twoStep: false }), SYNC_RX);
+    expect(a.outcome).toBe("IGNORED_ONE_STEP_SYNC");
+    expect(a.state).toBe(SYFU_IDLE);
+  });
+
+  test("corrections truncate toward zero, each on its own", () => {
+    // −1.5 ns and −0.5 ns: −1 + 0 = −1 (flooring would give −3).
+    const a = syfuOnSync(SYFU_IDLE, sync(ID, 1, { correctionField: -98304n }), SYNC_RX);
+    const b = syfuOnFollowUp(a.state, followUp(ID, 1, PRECISE, { correctionField: -32768n }), FU_RX);
+    expect(b.samples[0]!.offsetNs).toBe(PRECISE - 1n - SYNC_RX);
+  });
+
+  test("a master behind the local clock gives a wrapped (u64) offset", () => {
+    const a = syfuOnSync(SYFU_IDLE, sync(ID, 1), 200n * S);
+    const b = syfuOnFollowUp(a.state, followUp(ID, 1, 100n * S), 200n * S + MS);
+    expect(b.samples[0]!.offsetNs).toBe(2n ** 64n - 100n * S);
+  });
+});
