@@ -1,0 +1,133 @@
+// Creating, mapping and removing the POSIX shared-memory object, safely.
+//
+// The daemon usually runs as root, and /dev/shm is world-writable (sticky). A name there may
+// already exist, put there by anyone. We must never write into a file that is not ours: a
+// symlink could point at /etc/shadow, another user's region could belong to something else.
+// So we create with O_CREAT|O_EXCL|O_NOFOLLOW, and reuse an existing object only when fstat on
+// the descriptor we actually opened shows a regular file, owned by our effective uid, with one
+// link: that is a region we left behind when we crashed.
+
+import { lstatSync } from "node:fs";
+import { EEXIST, EINVAL, ELOOP, ENOENT, SysError } from "../sys/errors.ts";
+import { O_CLOEXEC, O_CREAT, O_EXCL, O_RDWR, PROT_READ, PROT_WRITE, MAP_SHARED, S_IFMT, S_IFREG, oNoFollow, type Arch } from "../sys/linux.ts";
+import { close, fchmod, fstat, ftruncate, geteuid, mmap, munmap, shmOpen, shmUnlink } from "../sys/posix.ts";
+import type { Address } from "../sys/libc.ts";
+
+/** glibc's shm_open creates "/name" as this directory's entry "name". */
+export const SHM_DIRECTORY = "/dev/shm";
+
+export interface MappedRegion {
+  /** The shm_open name, "/nqptp". */
+  name: string;
+  /** Its file, "/dev/shm/nqptp". */
+  path: string;
+  fd: number;
+  address: Address;
+  size: number;
+  /** Inode of the object we mapped; close() unlinks the name only while it still refers to it. */
+  ino: bigint;
+  /** True when we reused a stale region of ours instead of creating a new one. */
+  reusedStale: boolean;
+}
+
+/** "/" then 1 to 254 bytes, none of them "/" or NUL (NAME_MAX is 255 for the file in /dev/shm). */
+export function checkShmName(name: string): void {
+  const valid = /^\/[^/\0]+$/.test(name) && Buffer.byteLength(name) <= 255;
+  if (!valid) {
+    throw new SysError("shm_open", EINVAL, {
+      message: `invalid shared-memory name ${JSON.stringify(name)}: it must be "/" followed by 1 to 254 characters, none of them "/"`,
+    });
+  }
+}
+
+function refuse(errno: number, path: string, why: string): never {
+  throw new SysError("shm_open", errno, { message: `${path} ${why}; remove it or choose --shm-name` });
+}
+
+/**
+ * Open the existing object read-write without following a symlink, and accept it only if it is
+ * a stale region of ours. Returns null if it disappeared in the meantime.
+ */
+function openOwnStaleRegion(name: string, path: string, arch: Arch): number | null {
+  let fd: number;
+  try {
+    fd = shmOpen(name, O_RDWR | O_CLOEXEC | oNoFollow(arch), 0);
+  } catch (e) {
+    if (!(e instanceof SysError)) throw e;
+    if (e.errno === ENOENT) return null;
+    if (e.errno === ELOOP) refuse(ELOOP, path, "is a symbolic link (refusing to follow it)");
+    // Say what is in the way. (glibc's shm_open reports a directory as EINVAL, not EISDIR.)
+    const existing = lstatSync(path, { throwIfNoEntry: false });
+    if (existing?.isDirectory()) refuse(e.errno, path, "exists and is a directory");
+    if (existing !== undefined && existing.uid !== geteuid()) refuse(e.errno, path, `exists and belongs to uid ${existing.uid}`);
+    refuse(e.errno, path, `exists and cannot be opened (${e.message})`);
+  }
+  try {
+    const status = fstat(fd);
+    const euid = geteuid();
+    if ((status.mode & S_IFMT) !== S_IFREG) refuse(EEXIST, path, `exists and is not a regular file (mode 0${status.mode.toString(8)})`);
+    if (status.uid !== euid) refuse(EEXIST, path, `exists and belongs to uid ${status.uid}`);
+    if (status.nlink !== 1) refuse(EEXIST, path, `exists and has ${status.nlink} hard links`);
+  } catch (e) {
+    close(fd);
+    throw e;
+  }
+  return fd;
+}
+
+/**
+ * Create (or reclaim our own stale) shared-memory object `name`, size it, set its mode exactly
+ * (the umask must not narrow 0666) and map it read-write, shared. The contents are not yet
+ * initialised: the caller zeroes and fills them.
+ */
+export function createRegion(name: string, size: number, mode: number, arch: Arch): MappedRegion {
+  checkShmName(name);
+  const path = SHM_DIRECTORY + name;
+  let fd: number | null = null;
+  let created = false;
+  // Two rounds cover an existing object that vanishes between our two opens.
+  for (let attempt = 0; attempt < 2 && fd === null; attempt++) {
+    try {
+      fd = shmOpen(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | oNoFollow(arch), mode);
+      created = true;
+    } catch (e) {
+      if (!(e instanceof SysError) || e.errno !== EEXIST) throw e;
+      fd = openOwnStaleRegion(name, path, arch);
+    }
+  }
+  if (fd === null) throw new SysError("shm_open", ENOENT, { message: `${path} keeps appearing and disappearing; is another nqptp starting?` });
+
+  try {
+    ftruncate(fd, size);
+    fchmod(fd, mode);
+    const ino = fstat(fd).ino;
+    const address = mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
+    return { name, path, fd, address, size, ino, reusedStale: !created };
+  } catch (e) {
+    close(fd);
+    if (created) shmUnlink(name);
+    throw e;
+  }
+}
+
+/**
+ * Unmap, close, and remove the name if it still refers to the object we mapped (another daemon
+ * may have replaced it since). Attempts every step, then reports the first failure.
+ */
+export function destroyRegion(region: MappedRegion): void {
+  const failures: unknown[] = [];
+  const attempt = (step: () => void) => {
+    try {
+      step();
+    } catch (e) {
+      failures.push(e);
+    }
+  };
+  attempt(() => munmap(region.address, region.size));
+  attempt(() => close(region.fd));
+  attempt(() => {
+    const current = lstatSync(region.path, { bigint: true, throwIfNoEntry: false });
+    if (current !== undefined && current.ino === region.ino) shmUnlink(region.name);
+  });
+  if (failures.length > 0) throw failures[0];
+}

@@ -1,0 +1,71 @@
+// Compiling the C helpers tests use: the shm reader (a stand-in for Shairport Sync) and small
+// throw-away programs that print what the C compiler thinks of a struct.
+// A missing compiler is a test FAILURE, never a skip: the layout checks would otherwise pass
+// without checking anything. CI installs gcc.
+
+import { mkdtempSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const C_DIR = join(import.meta.dir, "..", "c");
+const BIN_DIR = join(C_DIR, "bin"); // gitignored
+
+/** The C compiler's path, or an error that says how to get one. */
+export function requireCc(): string {
+  const cc = Bun.which("cc") ?? Bun.which("gcc") ?? Bun.which("clang");
+  if (cc === null) {
+    throw new Error("no C compiler found (cc, gcc or clang): these tests need one; install it, e.g. `apt-get install gcc`");
+  }
+  return cc;
+}
+
+async function run(argv: string[]): Promise<void> {
+  const child = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  if (code !== 0) throw new Error(`${argv.join(" ")} failed (exit ${code}):\n${stderr}${stdout}`);
+}
+
+/** Compile `sourcePath` to `outputPath` atomically (parallel test processes may race). */
+async function compileFile(sourcePath: string, outputPath: string, extraArgs: string[]): Promise<void> {
+  const temporary = `${outputPath}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  try {
+    await run([requireCc(), "-std=gnu11", "-O2", "-Wall", "-Wextra", ...extraArgs, "-o", temporary, sourcePath, "-pthread"]);
+    renameSync(temporary, outputPath);
+  } finally {
+    rmSync(temporary, { force: true });
+  }
+}
+
+let readerBuild: Promise<string> | null = null;
+
+/**
+ * Build test/c/shm-reader.c once per test process into test/c/bin/ and return the binary's path.
+ * Usage: see the comment at the top of the C file.
+ */
+export function buildCReader(): Promise<string> {
+  readerBuild ??= (async () => {
+    mkdirSync(BIN_DIR, { recursive: true });
+    const output = join(BIN_DIR, "shm-reader");
+    await compileFile(join(C_DIR, "shm-reader.c"), output, []);
+    return output;
+  })();
+  // A failed build is reported to every caller, and retried by the next test process only.
+  return readerBuild;
+}
+
+/** Compile C source text into a fresh temporary directory, run it, and return its stdout. */
+export async function compileAndRun(source: string, name: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), `nqptp-${name}-`));
+  try {
+    const sourcePath = join(dir, `${name}.c`);
+    const binary = join(dir, name);
+    writeFileSync(sourcePath, source);
+    await compileFile(sourcePath, binary, []);
+    const child = Bun.spawn([binary], { stdout: "pipe", stderr: "pipe" });
+    const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+    if (code !== 0) throw new Error(`${binary} exited with ${code}:\n${stderr}`);
+    return stdout;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
