@@ -1,0 +1,313 @@
+// The shell: sockets, shared memory and timers around the pure core. Datagrams become events
+// for the clock tracker; the tracker's effects become shm writes, Announces and log lines.
+// Nothing here decides anything about clocks.
+
+import type { DaemonOptions } from "./cli.ts";
+import { parseControlMessage, type ControlParseResult } from "./control/parse.ts";
+import {
+  createTracker,
+  isTrackerInterfaceVersion,
+  reduce,
+  type TrackerEffect,
+  type TrackerEvent,
+  type TrackerState,
+} from "./clock/tracker.ts";
+import { NqptpError } from "./errors.ts";
+import type { Logger } from "./log.ts";
+import { canonicalSender, parseAddress } from "./net/address.ts";
+import { clockIdentityFromHost, OwnAddresses } from "./net/host.ts";
+import { bindUdp, bindWildcard, type BoundSocket } from "./net/udp.ts";
+import { decode } from "./ptp/decode.ts";
+import { encodeAnnounce } from "./ptp/encode.ts";
+import { openShm, type ShmWriter } from "./shm/writer.ts";
+import { readClock, type LocalClock } from "./time/clocks.ts";
+import { LogRateLimiter, suppressedSuffix } from "./util/rate-limit.ts";
+
+export interface DaemonStats {
+  datagrams: { event: number; general: number; control: number };
+  ignored: { wrongSourcePort: number; ownAddress: number; remoteControl: number };
+  decodeErrors: Record<string, number>;
+  controlErrors: Record<string, number>;
+  shm: { written: number; busy: number };
+  announcesSent: number;
+}
+
+export interface Daemon {
+  readonly options: DaemonOptions;
+  readonly shmName: string;
+  stats(): DaemonStats;
+  /** Closes sockets, cancels timers, removes the shared memory. Idempotent. */
+  stop(): void;
+}
+
+export interface DaemonDeps {
+  logger: Logger;
+  /** Reads the interface's local clock; tests may substitute. */
+  now?: (clock: LocalClock) => bigint;
+}
+
+const SHM_RETRY_MS = 50;
+
+export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Promise<Daemon> {
+  const log = deps.logger.withTag("nqptp");
+  const now = deps.now ?? readClock;
+
+  let shm: ShmWriter;
+  try {
+    shm = openShm({ name: options.shmName, version: options.interfaceVersion });
+  } catch (error) {
+    throw error instanceof NqptpError
+      ? error
+      : new NqptpError("shm", `shared memory ${options.shmName}: ${(error as Error).message}`, { cause: error });
+  }
+  const localClock = shm.layout.localClock;
+
+  const sockets: BoundSocket[] = [];
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+  const limiter = new LogRateLimiter(60_000);
+  const own = new OwnAddresses();
+  const senderCache = new Map<string, string>();
+  const stats: DaemonStats = {
+    datagrams: { event: 0, general: 0, control: 0 },
+    ignored: { wrongSourcePort: 0, ownAddress: 0, remoteControl: 0 },
+    decodeErrors: {},
+    controlErrors: {},
+    shm: { written: 0, busy: 0 },
+    announcesSent: 0,
+  };
+  let stopped = false;
+
+  if (!isTrackerInterfaceVersion(options.interfaceVersion)) {
+    shm.close();
+    throw new NqptpError("usage", `interface version ${options.interfaceVersion} is not available in this build`);
+  }
+  let state: TrackerState = createTracker({
+    interfaceVersion: options.interfaceVersion,
+    ourClockIdentity: clockIdentityFromHost(),
+  });
+
+  const warnLimited = (key: string, message: string) => {
+    const decision = limiter.check(key, Date.now());
+    if (decision.log) log.warn(message + suppressedSuffix(decision));
+  };
+
+  // ---- shared memory: publish, and retry when a reader holds the lock ----
+  type Published = Parameters<ShmWriter["publish"]>[0];
+  let pending: { record: Published } | null = null;
+  let retryTimer: ReturnType<typeof setTimeout> | null = null;
+  let busySince: number | null = null;
+
+  let ownerDeadSeen = 0;
+  const publish = (record: Published) => {
+    pending = null;
+    const outcome = shm.publish(record);
+    if (shm.recoveredOwnerDead !== ownerDeadSeen) {
+      ownerDeadSeen = shm.recoveredOwnerDead;
+      log.warn(`a client died holding the shared memory lock of ${options.shmName}; the lock was recovered`);
+    }
+    if (outcome === "written") {
+      stats.shm.written++;
+      if (busySince !== null) {
+        log.info(`shared memory lock free again after ${Date.now() - busySince} ms; publishing resumed`);
+        busySince = null;
+      }
+      return;
+    }
+    stats.shm.busy++;
+    if (busySince === null) {
+      busySince = Date.now();
+      log.warn(
+        `a client is holding the shared memory lock of ${options.shmName}; skipping updates until it lets go ` +
+          `(clients must hold it only long enough to copy the record)`,
+      );
+    }
+    pending = { record };
+    if (retryTimer === null && !stopped) {
+      retryTimer = setTimeout(() => {
+        retryTimer = null;
+        if (pending && !stopped) publish(pending.record);
+      }, SHM_RETRY_MS);
+    }
+  };
+
+  // ---- tracker effects ----
+  let general: BoundSocket | null = null;
+  const sendAnnounce = (effect: Extract<TrackerEffect, { kind: "send-announce" }>) => {
+    if (stopped || !general) return;
+    const bytes = encodeAnnounce(effect.announce);
+    const parsed = parseAddress(effect.to);
+    const target = parsed?.family === 4 && general.hostname.includes(":") ? `::ffff:${effect.to}` : effect.to;
+    try {
+      general.send(bytes, options.generalPort, target);
+      stats.announcesSent++;
+    } catch (error) {
+      warnLimited(`send:${effect.to}`, `could not send an Announce to ${effect.to}: ${(error as Error).message}`);
+    }
+  };
+
+  const applyEffects = (effects: TrackerEffect[]) => {
+    for (const effect of effects) {
+      switch (effect.kind) {
+        case "publish":
+          publish(effect.master);
+          break;
+        case "send-announce":
+          if (effect.delayMs <= 0) sendAnnounce(effect);
+          else {
+            const timer = setTimeout(() => {
+              timers.delete(timer);
+              sendAnnounce(effect);
+            }, effect.delayMs);
+            timers.add(timer);
+          }
+          break;
+        case "log":
+          clockLog[effect.level](effect.message);
+          break;
+      }
+    }
+  };
+  const clockLog = deps.logger.withTag("clock");
+
+  const dispatch = (event: TrackerEvent, nowNs: bigint) => {
+    try {
+      const result = reduce(state, event, nowNs);
+      state = result.state;
+      applyEffects(result.effects);
+    } catch (error) {
+      // A bug must not stop the music: say so loudly, keep the last good state, go on.
+      warnLimited(`bug:${(error as Error).message}`, `internal error handling ${event.kind}: ${(error as Error).stack ?? error}`);
+    }
+  };
+
+  // ---- PTP datagrams ----
+  const sender = (address: string): string => {
+    let canonical = senderCache.get(address);
+    if (canonical === undefined) {
+      if (senderCache.size >= 4096) senderCache.clear();
+      canonical = canonicalSender(address);
+      senderCache.set(address, canonical);
+    }
+    return canonical;
+  };
+
+  const onPtp = (role: "event" | "general", receivePort: number) => (data: Buffer, port: number, address: string) => {
+    const receivedAtNs = now(localClock);
+    stats.datagrams[role]++;
+    // IEEE 1588 over UDP (Annex D): event messages go 319→319, general 320→320.
+    if (port !== receivePort) {
+      stats.ignored.wrongSourcePort++;
+      return;
+    }
+    const source = sender(address);
+    if (own.has(source, Date.now())) {
+      stats.ignored.ownAddress++;
+      return;
+    }
+    const result = decode(data);
+    if (!result.ok) {
+      const kind = result.error.kind;
+      stats.decodeErrors[kind] = (stats.decodeErrors[kind] ?? 0) + 1;
+      const decision = limiter.check(`decode:${kind}`, Date.now());
+      if (decision.log) log.debug(`ignored a datagram from ${source}: ${kind}: ${result.error.detail}${suppressedSuffix(decision)}`);
+      return;
+    }
+    dispatch({ kind: "ptp", source, message: result.message, receivedAtNs }, receivedAtNs);
+  };
+
+  // ---- control datagrams ----
+  const onControl = (data: Buffer, _port: number, address: string) => {
+    stats.datagrams.control++;
+    const source = parseAddress(address);
+    if (!source?.isLoopback) {
+      stats.ignored.remoteControl++;
+      warnLimited("control:remote", `ignored a control message from ${address}: only this host may send timing peer lists`);
+      return;
+    }
+    const parsed: ControlParseResult = parseControlMessage(data, options.interfaceVersion);
+    if (!parsed.ok) {
+      const { kind, detail } = parsed.error;
+      stats.controlErrors[kind] = (stats.controlErrors[kind] ?? 0) + 1;
+      if (kind === "wrong-form") {
+        warnLimited(
+          "control:wrong-form",
+          `control message ${detail}; this nqptp serves interface ${options.interfaceVersion}. ` +
+            `Match it to your Shairport Sync: 4.0 and earlier --interface-version 5; "shairport-sync -V" shows ` +
+            `smi8 → --interface-version 8, smi9 → 9, smi10 → 10.`,
+        );
+      } else {
+        warnLimited(`control:${kind}`, `ignored a control message: ${kind}: ${detail}`);
+      }
+      return;
+    }
+    const command = parsed.command;
+    if (command.kind === "timing-peers") {
+      if (command.skipped.length > 0) {
+        warnLimited("control:skipped", `timing peer list: skipped malformed address(es) ${command.skipped.join(", ")}`);
+      }
+      dispatch({ kind: "timing-peers", addresses: command.addresses }, now(localClock));
+    }
+  };
+
+  const closeAll = () => {
+    stopped = true;
+    for (const timer of timers) clearTimeout(timer);
+    timers.clear();
+    if (retryTimer) clearTimeout(retryTimer);
+    for (const socket of sockets.splice(0)) {
+      try {
+        socket.close();
+      } catch {
+        // already closed
+      }
+    }
+    shm.close();
+  };
+
+  try {
+    const ptpBind = async (role: "event" | "general", port: number, roleName: string) => {
+      const request = { port, role: roleName, onData: onPtp(role, port), onError: (e: Error) => warnLimited(`socket:${role}`, `${roleName}: ${e.message}`) };
+      const hosts = options.ptpAddresses;
+      if (hosts.length === 0) return [await bindWildcard(request)];
+      const bound: BoundSocket[] = [];
+      for (const hostname of hosts) bound.push(await bindUdp({ ...request, hostname }));
+      return bound;
+    };
+    const event = await ptpBind("event", options.eventPort, "PTP event port");
+    sockets.push(...event);
+    const generals = await ptpBind("general", options.generalPort, "PTP general port");
+    sockets.push(...generals);
+    general = generals[0]!;
+    for (const hostname of options.controlAddresses) {
+      sockets.push(
+        await bindUdp({
+          hostname,
+          port: options.controlPort,
+          role: "control port",
+          onData: onControl,
+          onError: (e) => warnLimited("socket:control", `control port: ${e.message}`),
+        }),
+      );
+    }
+  } catch (error) {
+    closeAll();
+    throw error;
+  }
+
+  log.info(
+    `serving shared memory interface ${options.interfaceVersion} at ${options.shmName} (${localClock} clock); ` +
+      `PTP on ${options.ptpAddresses.length ? options.ptpAddresses.join(",") : "all addresses"} ports ` +
+      `${options.eventPort}/${options.generalPort}; control on ${options.controlAddresses.join(",")} port ${options.controlPort}`,
+  );
+
+  return {
+    options,
+    shmName: options.shmName,
+    stats: () => structuredClone(stats),
+    stop() {
+      if (stopped) return;
+      closeAll();
+      log.info("stopped; shared memory removed");
+    },
+  };
+}

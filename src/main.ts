@@ -1,0 +1,56 @@
+// Entry point: the command line, then the daemon until SIGINT or SIGTERM.
+
+import { helpText, planFromArgs } from "./cli.ts";
+import { startDaemon, type Daemon } from "./daemon.ts";
+import { NqptpError } from "./errors.ts";
+import { createLogger } from "./log.ts";
+import { versionLine } from "./version.ts";
+
+async function main(rawArgs: string[]): Promise<number | "running"> {
+  const plan = planFromArgs(rawArgs);
+  switch (plan.kind) {
+    case "help":
+      process.stdout.write(`${await helpText()}\n`);
+      return 0;
+    case "version":
+      process.stdout.write(`${versionLine(plan.interfaceVersion)}\n`);
+      return 0;
+    case "error":
+      process.stderr.write(`nqptp: ${plan.message}\nTry "nqptp --help".\n`);
+      return 64;
+    case "run":
+      break;
+  }
+
+  const logger = createLogger({ verbosity: plan.options.verbosity });
+  let daemon: Daemon;
+  try {
+    daemon = await startDaemon(plan.options, { logger });
+  } catch (error) {
+    if (error instanceof NqptpError) {
+      logger.error(error.message);
+      return error.exitStatus;
+    }
+    logger.error(`could not start: ${(error as Error).stack ?? error}`);
+    return 70; // EX_SOFTWARE
+  }
+
+  const shutdown = (signal: string) => {
+    logger.withTag("nqptp").info(`${signal} received, shutting down`);
+    daemon.stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("uncaughtException", (error) => {
+    // The shell catches what it expects; anything else is a bug. Leave cleanly so systemd
+    // restarts us with a fresh region rather than running on in an unknown state.
+    logger.error(`fatal: ${error.stack ?? error}`);
+    daemon.stop();
+    process.exit(70);
+  });
+  return "running";
+}
+
+const outcome = await main(process.argv.slice(2));
+if (outcome !== "running") process.exit(outcome);

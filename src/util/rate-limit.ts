@@ -1,0 +1,38 @@
+// Keeps repeated warnings from flooding the journal: the first occurrence of a key is logged,
+// later ones within the interval are only counted, and the next line says how many were held back.
+
+export interface RateLimitDecision {
+  log: boolean;
+  /** Occurrences suppressed since the last logged one. */
+  suppressed: number;
+}
+
+export class LogRateLimiter {
+  private readonly last = new Map<string, { atMs: number; suppressed: number }>();
+  constructor(
+    private readonly intervalMs: number,
+    private readonly maxKeys = 256,
+  ) {}
+
+  check(key: string, nowMs: number): RateLimitDecision {
+    const entry = this.last.get(key);
+    if (entry && nowMs - entry.atMs < this.intervalMs) {
+      entry.suppressed++;
+      return { log: false, suppressed: entry.suppressed };
+    }
+    const suppressed = entry?.suppressed ?? 0;
+    if (!entry && this.last.size >= this.maxKeys) {
+      // Bounded memory whatever the keys: forget the oldest.
+      const oldest = this.last.keys().next().value;
+      if (oldest !== undefined) this.last.delete(oldest);
+    }
+    this.last.delete(key);
+    this.last.set(key, { atMs: nowMs, suppressed: 0 });
+    return { log: true, suppressed };
+  }
+}
+
+/** " (12 more suppressed)" or "". */
+export function suppressedSuffix(decision: RateLimitDecision): string {
+  return decision.suppressed > 0 ? ` (${decision.suppressed} similar suppressed)` : "";
+}

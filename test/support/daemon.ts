@@ -1,0 +1,116 @@
+// Starts the compiled daemon (dist/nqptp) on unprivileged ports with a unique shared memory
+// name, and collects what it logs. Builds the binary first if this checkout has none.
+
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+
+export const ROOT = join(import.meta.dir, "..", "..");
+export const BINARY = join(ROOT, "dist", "nqptp");
+
+let built: Promise<string> | null = null;
+export function compiledBinary(): Promise<string> {
+  built ??= (async () => {
+    if (!existsSync(BINARY)) {
+      const result = Bun.spawnSync([process.execPath, join(ROOT, "scripts", "build.ts")], { stdout: "inherit", stderr: "inherit" });
+      if (result.exitCode !== 0) throw new Error("could not build dist/nqptp");
+    }
+    return BINARY;
+  })();
+  return built;
+}
+
+let counter = 0;
+export function uniqueShmName(tag = "e2e"): string {
+  return `/nqptp-${tag}-${process.pid}-${++counter}-${Math.floor(Math.random() * 1e6)}`;
+}
+
+export interface Ports {
+  event: number;
+  general: number;
+  control: number;
+}
+
+export function randomPorts(): Ports {
+  const base = 20000 + Math.floor(Math.random() * 4000) * 10;
+  return { event: base, general: base + 1, control: base + 2 };
+}
+
+export interface RunningDaemon {
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  ports: Ports;
+  shmName: string;
+  /** Everything the daemon wrote to stderr and stdout so far. */
+  output(): string;
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** SIGTERM, then the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number>;
+}
+
+export interface StartOptions {
+  args?: string[];
+  interfaceVersion?: number;
+  /** Listen for PTP on this address only (the simulator sends from another loopback address). */
+  ptpAddress?: string;
+  env?: Record<string, string>;
+}
+
+async function pump(stream: ReadableStream<Uint8Array>, sink: { text: string }) {
+  const decoder = new TextDecoder();
+  for await (const chunk of stream) sink.text += decoder.decode(chunk, { stream: true });
+}
+
+export async function startDaemon(options: StartOptions = {}): Promise<RunningDaemon> {
+  const binary = await compiledBinary();
+  for (let attempt = 0; ; attempt++) {
+    const ports = randomPorts();
+    const shmName = uniqueShmName();
+    const args = [
+      `--interface-version=${options.interfaceVersion ?? 5}`,
+      `--shm-name=${shmName}`,
+      `--event-port=${ports.event}`,
+      `--general-port=${ports.general}`,
+      `--control-port=${ports.control}`,
+      `--ptp-address=${options.ptpAddress ?? "127.0.0.1"}`,
+      "-v",
+      ...(options.args ?? []),
+    ];
+    const proc = Bun.spawn([binary, ...args], {
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1", ...options.env },
+    });
+    const sink = { text: "" };
+    void pump(proc.stdout, sink);
+    void pump(proc.stderr, sink);
+    const running: RunningDaemon = {
+      proc,
+      ports,
+      shmName,
+      output: () => sink.text,
+      async waitForOutput(pattern, timeoutMs = 10_000) {
+        const deadline = Date.now() + timeoutMs;
+        while (Date.now() < deadline) {
+          const match = sink.text.match(pattern);
+          if (match) return match[0];
+          if (proc.exitCode !== null) break;
+          await Bun.sleep(20);
+        }
+        throw new Error(`daemon output did not match ${pattern} (exit ${proc.exitCode}):\n${sink.text}`);
+      },
+      async stop(signal = "SIGTERM") {
+        if (proc.exitCode === null) proc.kill(signal);
+        return await proc.exited;
+      },
+    };
+    try {
+      await running.waitForOutput(/serving shared memory interface/);
+      return running;
+    } catch (error) {
+      await proc.exited;
+      if (proc.exitCode === 69 && attempt < 5) continue; // a random port was taken: try others
+      throw error;
+    }
+  }
+}

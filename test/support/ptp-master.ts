@@ -1,0 +1,141 @@
+// A PTP master simulator for end-to-end tests: sends Announce, two-step Sync and Follow_Up over
+// real UDP from its own address, with a known offset from this host's clock, and records what
+// the daemon sends back (the wake-up Announces of spec section 7).
+
+import { encodeAnnounce, encodeFollowUp, encodeSync } from "../../src/ptp/encode.ts";
+import { decode } from "../../src/ptp/decode.ts";
+import { FLAG_TWO_STEP, type AnnounceMessage } from "../../src/ptp/types.ts";
+import { NS_PER_SECOND } from "../../src/time/ns.ts";
+
+export interface MasterOptions {
+  /** Address the simulator sends from (e.g. 127.0.0.2: not one of the host's own addresses). */
+  address: string;
+  /** Where the daemon listens. */
+  target: string;
+  eventPort: number;
+  generalPort: number;
+  clockIdentity: bigint;
+  /** master time − local time (ns, signed). */
+  offsetNs: bigint;
+  /** The local clock the offset is relative to (CLOCK_REALTIME for interface 5). */
+  clock: () => bigint;
+  grandmasterPriority1?: number;
+  grandmasterIdentity?: bigint;
+  announceIntervalMs?: number;
+  syncIntervalMs?: number;
+  /** correctionField values (ns) put in Sync and Follow_Up; preciseOriginTimestamp is reduced to match. */
+  syncCorrectionNs?: bigint;
+  followUpCorrectionNs?: bigint;
+  /** Send Announces only (an Apple clock that has gone quiet). */
+  silent?: boolean;
+}
+
+export interface PtpMaster {
+  readonly options: MasterOptions;
+  /** Announces received from the daemon on our general port. */
+  readonly received: AnnounceMessage[];
+  setPriority1(priority1: number): void;
+  setSilent(silent: boolean): void;
+  stop(): void;
+}
+
+function toTimestamp(ns: bigint) {
+  return { seconds: ns / NS_PER_SECOND, nanoseconds: Number(ns % NS_PER_SECOND) };
+}
+
+export async function startPtpMaster(options: MasterOptions): Promise<PtpMaster> {
+  const received: AnnounceMessage[] = [];
+  const event = await Bun.udpSocket({ hostname: options.address, port: options.eventPort });
+  const general = await Bun.udpSocket({
+    hostname: options.address,
+    port: options.generalPort,
+    socket: {
+      data(_s, data) {
+        const result = decode(data);
+        if (result.ok && result.message.kind === "announce") received.push(result.message);
+      },
+    },
+  });
+
+  let priority1 = options.grandmasterPriority1 ?? 128;
+  let silent = options.silent ?? false;
+  let announceSequence = 0;
+  let syncSequence = 0;
+  const common = {
+    domainNumber: 0,
+    clockIdentity: options.clockIdentity,
+    sourcePortNumber: 1,
+  };
+  const syncCorrection = options.syncCorrectionNs ?? 0n;
+  const followUpCorrection = options.followUpCorrectionNs ?? 0n;
+
+  const sendAnnounce = () => {
+    const bytes = encodeAnnounce({
+      ...common,
+      flagField: 0,
+      sequenceId: announceSequence++ & 0xffff,
+      logMessageInterval: -2,
+      originTimestamp: toTimestamp(options.clock() + options.offsetNs),
+      currentUtcOffset: 37,
+      grandmasterPriority1: priority1,
+      grandmasterClockQuality: { clockClass: 248, clockAccuracy: 0xfe, offsetScaledLogVariance: 0xffff },
+      grandmasterPriority2: 128,
+      grandmasterIdentity: options.grandmasterIdentity ?? options.clockIdentity,
+      stepsRemoved: 0,
+      timeSource: 0xa0,
+    });
+    general.send(bytes, options.generalPort, options.target);
+  };
+
+  const sendSyncPair = () => {
+    if (silent) return;
+    const sequenceId = syncSequence++ & 0xffff;
+    // The master's time when the Sync leaves: preciseOriginTimestamp + corrections (IEEE 1588 11.3).
+    const departureNs = options.clock() + options.offsetNs;
+    event.send(
+      encodeSync({
+        ...common,
+        flagField: FLAG_TWO_STEP,
+        sequenceId,
+        logMessageInterval: -3,
+        correctionField: syncCorrection << 16n,
+        originTimestamp: { seconds: 0n, nanoseconds: 0 },
+      }),
+      options.eventPort,
+      options.target,
+    );
+    general.send(
+      encodeFollowUp({
+        ...common,
+        flagField: 0,
+        sequenceId,
+        logMessageInterval: -3,
+        correctionField: followUpCorrection << 16n,
+        preciseOriginTimestamp: toTimestamp(departureNs - syncCorrection - followUpCorrection),
+      }),
+      options.generalPort,
+      options.target,
+    );
+  };
+
+  sendAnnounce();
+  const announceTimer = setInterval(sendAnnounce, options.announceIntervalMs ?? 250);
+  const syncTimer = setInterval(sendSyncPair, options.syncIntervalMs ?? 125);
+
+  return {
+    options,
+    received,
+    setPriority1: (p) => {
+      priority1 = p;
+    },
+    setSilent: (s) => {
+      silent = s;
+    },
+    stop() {
+      clearInterval(announceTimer);
+      clearInterval(syncTimer);
+      event.close();
+      general.close();
+    },
+  };
+}
