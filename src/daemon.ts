@@ -16,7 +16,8 @@ import { NqptpError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import { canonicalSender, parseAddress } from "./net/address.ts";
 import { clockIdentityFromHost, OwnAddresses } from "./net/host.ts";
-import { bindUdp, bindWildcard, type BoundSocket } from "./net/udp.ts";
+import { openPtpSockets, type PtpDatagram, type PtpSockets } from "./net/ptp-sockets.ts";
+import { bindUdp, type BoundSocket } from "./net/udp.ts";
 import { decode } from "./ptp/decode.ts";
 import { encodeAnnounce } from "./ptp/encode.ts";
 import { openShm, type ShmWriter } from "./shm/writer.ts";
@@ -131,15 +132,11 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
   };
 
   // ---- tracker effects ----
-  let general: BoundSocket | null = null;
+  let ptp: PtpSockets | null = null;
   const sendAnnounce = (effect: Extract<TrackerEffect, { kind: "send-announce" }>) => {
-    if (stopped || !general) return;
-    const bytes = encodeAnnounce(effect.announce);
-    const parsed = parseAddress(effect.to);
-    const target = parsed?.family === 4 && general.hostname.includes(":") ? `::ffff:${effect.to}` : effect.to;
+    if (stopped || !ptp) return;
     try {
-      general.send(bytes, options.generalPort, target);
-      stats.announcesSent++;
+      if (ptp.sendGeneral(encodeAnnounce(effect.announce), effect.to)) stats.announcesSent++;
     } catch (error) {
       warnLimited(`send:${effect.to}`, `could not send an Announce to ${effect.to}: ${(error as Error).message}`);
     }
@@ -191,11 +188,10 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
     return canonical;
   };
 
-  const onPtp = (role: "event" | "general", receivePort: number) => (data: Buffer, port: number, address: string) => {
-    const receivedAtNs = now(localClock);
+  const onPtp = ({ role, data, port, address, receivedAtNs }: PtpDatagram) => {
     stats.datagrams[role]++;
     // IEEE 1588 over UDP (Annex D): event messages go 319→319, general 320→320.
-    if (port !== receivePort) {
+    if (port !== (role === "event" ? options.eventPort : options.generalPort)) {
       stats.ignored.wrongSourcePort++;
       return;
     }
@@ -254,6 +250,7 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
     for (const timer of timers) clearTimeout(timer);
     timers.clear();
     if (retryTimer) clearTimeout(retryTimer);
+    ptp?.close();
     for (const socket of sockets.splice(0)) {
       try {
         socket.close();
@@ -265,19 +262,15 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
   };
 
   try {
-    const ptpBind = async (role: "event" | "general", port: number, roleName: string) => {
-      const request = { port, role: roleName, onData: onPtp(role, port), onError: (e: Error) => warnLimited(`socket:${role}`, `${roleName}: ${e.message}`) };
-      const hosts = options.ptpAddresses;
-      if (hosts.length === 0) return [await bindWildcard(request)];
-      const bound: BoundSocket[] = [];
-      for (const hostname of hosts) bound.push(await bindUdp({ ...request, hostname }));
-      return bound;
-    };
-    const event = await ptpBind("event", options.eventPort, "PTP event port");
-    sockets.push(...event);
-    const generals = await ptpBind("general", options.generalPort, "PTP general port");
-    sockets.push(...generals);
-    general = generals[0]!;
+    ptp = await openPtpSockets({
+      eventPort: options.eventPort,
+      generalPort: options.generalPort,
+      addresses: options.ptpAddresses,
+      localClock,
+      readClock: now,
+      onDatagram: onPtp,
+      onError: (role, e) => warnLimited(`socket:${role}`, `PTP ${role} port: ${e.message}`),
+    });
     for (const hostname of options.controlAddresses) {
       sockets.push(
         await bindUdp({
