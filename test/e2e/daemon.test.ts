@@ -3,7 +3,7 @@
 
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { realtimeNs } from "../../src/time/clocks.ts";
+import { monotonicRawNs, realtimeNs } from "../../src/time/clocks.ts";
 import { startPtpMaster, type PtpMaster } from "../support/ptp-master.ts";
 import { compiledBinary, startDaemon, type RunningDaemon } from "../support/daemon.ts";
 import { buildCReader } from "../support/c.ts";
@@ -176,5 +176,41 @@ describe("clients that misbehave", () => {
     const releasedAt = realtimeNs();
     await waitForShm(d.shmName, 5, (r) => BigInt(r.local_time) > releasedAt, 3000);
     await d.waitForOutput(/publishing resumed/, 3000);
+  });
+});
+
+describe("a silent clock", () => {
+  test("is woken with a better, then a worse Announce 150 ms later, from the general port", async () => {
+    const d = await daemon();
+    const m = await master(d, { silent: true, grandmasterPriority1: 100 });
+    await sendControl("T 127.0.0.2", d.ports.control);
+    const deadline = Date.now() + 5000;
+    while (m.received.length < 2 && Date.now() < deadline) await Bun.sleep(50);
+    expect(m.received.length).toBeGreaterThanOrEqual(2);
+    const [better, worse] = m.received;
+    expect(better!.announce.grandmasterPriority1).toBe(99);
+    expect(worse!.announce.grandmasterPriority1).toBe(101);
+    expect(better!.fromPort).toBe(d.ports.general);
+    // The pause is a timer, not a sleep in the loop: about 150 ms, never much less.
+    expect(worse!.atMs - better!.atMs).toBeGreaterThan(120);
+    expect(worse!.atMs - better!.atMs).toBeLessThan(1000);
+    expect(better!.announce.header.clockIdentity).not.toBe(m.options.clockIdentity);
+
+    // Once woken it sends Sync/Follow_Up and is published.
+    m.setSilent(false);
+    const record = await waitForShm(d.shmName, 5, (r) => !isZero(r));
+    expect(BigInt(record.clock_id)).toBe(m.options.clockIdentity);
+  });
+});
+
+describe("interface version 6", () => {
+  test("publishes against CLOCK_MONOTONIC_RAW", async () => {
+    const d = await daemon({ interfaceVersion: 6 });
+    const m = await master(d, { clock: monotonicRawNs, offsetNs: 987_654_321_000n });
+    await sendControl("T 127.0.0.2", d.ports.control);
+    const record = await waitForShm(d.shmName, 6, (r) => !isZero(r));
+    expect(record.version).toBe(6);
+    expect(offsetError(record.offset, m.options.offsetNs)).toBeLessThan(50n * MS);
+    expect(BigInt(record.local_time) - monotonicRawNs()).toBeLessThan(1000n * MS);
   });
 });

@@ -30,10 +30,16 @@ export interface MasterOptions {
   silent?: boolean;
 }
 
+export interface ReceivedAnnounce {
+  announce: AnnounceMessage;
+  fromPort: number;
+  atMs: number;
+}
+
 export interface PtpMaster {
   readonly options: MasterOptions;
   /** Announces received from the daemon on our general port. */
-  readonly received: AnnounceMessage[];
+  readonly received: ReceivedAnnounce[];
   setPriority1(priority1: number): void;
   setSilent(silent: boolean): void;
   stop(): void;
@@ -44,15 +50,15 @@ function toTimestamp(ns: bigint) {
 }
 
 export async function startPtpMaster(options: MasterOptions): Promise<PtpMaster> {
-  const received: AnnounceMessage[] = [];
+  const received: ReceivedAnnounce[] = [];
   const event = await Bun.udpSocket({ hostname: options.address, port: options.eventPort });
   const general = await Bun.udpSocket({
     hostname: options.address,
     port: options.generalPort,
     socket: {
-      data(_s, data) {
+      data(_s, data, fromPort) {
         const result = decode(data);
-        if (result.ok && result.message.kind === "announce") received.push(result.message);
+        if (result.ok && result.message.kind === "announce") received.push({ announce: result.message, fromPort, atMs: performance.now() });
       },
     },
   });
