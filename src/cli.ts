@@ -20,6 +20,8 @@ export interface DaemonOptions {
   generalPort: number;
   /** Addresses the PTP ports listen on; empty means every address of both families. */
   ptpAddresses: string[];
+  /** Accept timing peer lists from senders that are not on loopback (off by default). */
+  allowRemoteControl: boolean;
   verbosity: number;
 }
 
@@ -31,6 +33,7 @@ export const DEFAULTS: Omit<DaemonOptions, "verbosity"> = {
   eventPort: 319,
   generalPort: 320,
   ptpAddresses: [],
+  allowRemoteControl: false,
 };
 
 const args = {
@@ -53,6 +56,10 @@ const args = {
   },
   "event-port": { type: "string", valueHint: "port", description: "PTP event port (Sync)", default: String(DEFAULTS.eventPort) },
   "general-port": { type: "string", valueHint: "port", description: "PTP general port (Follow_Up, Announce)", default: String(DEFAULTS.generalPort) },
+  "allow-remote-control": {
+    type: "boolean",
+    description: "Accept control messages from other hosts when --control-address is not loopback (unsafe on an open LAN)",
+  },
   "ptp-address": {
     type: "string",
     valueHint: "addr[,addr]",
@@ -80,7 +87,7 @@ const VALUE_OPTIONS = new Set(
     .filter(([, def]) => def.type === "string")
     .map(([name]) => `--${name}`),
 );
-const FLAG_OPTIONS = new Set(["--version", "-V", "--help", "-h", "--verbose"]);
+const FLAG_OPTIONS = new Set(["--version", "-V", "--help", "-h", "--verbose", "--allow-remote-control"]);
 
 /** Counts -v, -vv, -vvv, --verbose; citty would only see a boolean. */
 function countVerbosity(rawArgs: string[]): number {
@@ -187,6 +194,7 @@ export function planFromArgs(rawArgs: string[]): CliPlan {
       eventPort: ports["event-port"]!,
       generalPort: ports["general-port"]!,
       ptpAddresses,
+      allowRemoteControl: parsed["allow-remote-control"] === true,
       verbosity: countVerbosity(rawArgs),
     },
   };

@@ -215,9 +215,13 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
   const onControl = (data: Buffer, _port: number, address: string) => {
     stats.datagrams.control++;
     const source = parseAddress(address);
-    if (!source?.isLoopback) {
+    if (!source?.isLoopback && !options.allowRemoteControl) {
       stats.ignored.remoteControl++;
-      warnLimited("control:remote", `ignored a control message from ${address}: only this host may send timing peer lists`);
+      warnLimited(
+        "control:remote",
+        `ignored a control message from ${address}: only this host may send timing peer lists ` +
+          `(--allow-remote-control accepts other hosts)`,
+      );
       return;
     }
     const parsed: ControlParseResult = parseControlMessage(data, options.interfaceVersion);
