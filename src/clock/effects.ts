@@ -9,7 +9,11 @@ import type { ClockQuality, Timestamp } from "../ptp/types.ts";
  * local time, modulo 2^64).
  */
 export interface PublishedMaster {
-  /** The master's clockIdentity, from the header of its messages. */
+  /**
+   * Versions 5, 6: the master's clockIdentity, from the header of its messages. Versions 8–10:
+   * the followed clock's grandmasterIdentity, from its Announce (Shairport Sync compares it
+   * with the sender's timeline id).
+   */
   clockId: bigint;
   /** Normalised IP text of the master. */
   ip: string;
@@ -17,7 +21,7 @@ export interface PublishedMaster {
   localTimeNs: bigint;
   /** master time − local time, u64 (a negative offset wraps to 2^64 − x). */
   offsetNs: bigint;
-  /** Local time at which this clock became master. */
+  /** Local time at which this clock became master (8–10: its smoothing sequence began). */
   masterStartTimeNs: bigint;
 }
 
@@ -55,7 +59,13 @@ export type TrackerEffect =
   | { kind: "publish"; master: PublishedMaster | null }
   /** Send this Announce from our general port (320) to `to`'s general port, after delayMs. */
   | { kind: "send-announce"; to: string; delayMs: number; announce: AnnounceFields }
-  | { kind: "log"; level: LogLevel; message: string };
+  | { kind: "log"; level: LogLevel; message: string }
+  /**
+   * Versions 8–10: dispatch a "tick" event in delayMs (a validity deadline is pending). The shell
+   * keeps ONE such timer: a new schedule-tick replaces the one outstanding. Emitted only while a
+   * deadline is pending, so an idle daemon has no timer.
+   */
+  | { kind: "schedule-tick"; delayMs: number };
 
 /** 0x0123456789abcdef: clock identities in logs. */
 export function formatClockId(id: bigint): string {

@@ -1,7 +1,10 @@
-// The seam between the shared tracker (records, qualification, BMC, pairing) and a publishing
-// policy. Interface versions 5 and 6 use offset-v5.ts (look back, then accept or hold); the
-// "follow one clock + smoothing" policy of versions 8–10 (spec section 6) is another
-// implementation of the same shape.
+// The seam between the shared tracker (records, qualification, BMC, pairing) and the publishing
+// policy of interface versions 5 and 6: offset-v5.ts (look back, then accept or hold).
+//
+// The "follow one clock + smoothing" policy of versions 8–10 (spec section 6) does not use this
+// seam: its sequences are started by inputs this shape has no room for (a change of the clock's
+// grandmasterIdentity, a restart requested by "B"), and it never looks back over a ring. It is
+// smoothing.ts (smoothOffset) driven by follow.ts, chosen by interface version in tracker.ts.
 
 import type { OffsetSample } from "./syfu.ts";
 import {

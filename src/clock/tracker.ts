@@ -1,8 +1,18 @@
-// The clock tracker for interface versions 5 and 6 (spec sections 4, 5, 7), as a reducer:
+// The clock tracker (spec sections 4–7), as a reducer:
 //   reduce(state, event, nowNs) → { state, effects }
 // Pure: no sockets, timers or clocks. Events are decoded PTP messages (already filtered by the
-// shell for our own addresses and for port equality) and timing peer lists; effects are
-// "publish", "send-announce" and "log" (effects.ts).
+// shell for our own addresses and for port equality) and control-port commands; effects are
+// "publish", "send-announce", "log" and "schedule-tick" (effects.ts).
+//
+// Records, qualification, Sync/Follow_Up pairing, waking and garbage collection are shared. The
+// publishing policy depends on the interface version:
+//   - 5, 6 (seed): a timing peer list ("timing-peers"); the BMC picks the master among qualified,
+//     valid peers; offset-v5.ts estimates its offset. state.follow is null.
+//   - 8, 9, 10: Shairport Sync names one clock to follow ("follow"); play commands ("play-begin",
+//     "play-end", "pause", 9+) and the validity window decide when it is published; smoothing.ts
+//     smooths its offset; follow.ts holds that state. The followed address is the only timing
+//     peer (so waking still only ever targets it); state.master stays null.
+// Events of the other generation are ignored with a warning.
 //
 // The input state is never changed. Each event copies what it changes: the record it touches
 // (a shallow copy), the table's Map (≤ maxRecords entries) and, for a sample, that one record's
@@ -13,10 +23,25 @@
 // qualification window, wake rate limit, log limits) uses nowNs, offset samples receivedAtNs.
 
 import type { AnnounceMessage, FollowUpMessage, PtpMessage, SyncMessage } from "../ptp/types.ts";
-import { subU64, toI64 } from "../time/ns.ts";
+import { nsToSecondsForLog, subU64, toI64 } from "../time/ns.ts";
 import { selectMaster, type MasterCandidate } from "./bmc.ts";
 import { formatClockId, samePublishedMaster, type LogLevel, type PublishedMaster, type TrackerEffect } from "./effects.ts";
 import { offsetV5Estimator } from "./estimator.ts";
+import {
+  DEFAULT_FOLLOW_RULES,
+  NOT_FOLLOWING,
+  followAnnounce,
+  followSample,
+  followedMaster,
+  isPublishable,
+  playBegin,
+  playEnd,
+  scheduleTick,
+  startFollowing,
+  stopFollowing,
+  type FollowRules,
+  type FollowState,
+} from "./follow.ts";
 import { DEFAULT_LOG_LIMIT_RULES, NO_LOG_LIMITS, limitLog, type LogLimitRules, type LogLimits } from "./log-limit.ts";
 import { DEFAULT_OFFSET_V5_RULES, type OffsetV5Rules, type V5Estimate } from "./offset-v5.ts";
 import { DEFAULT_QUALIFICATION_RULES, qualifyAnnounce, type QualificationRules } from "./qualify.ts";
@@ -36,12 +61,22 @@ import {
   type ClockRecord,
 } from "./records.ts";
 import { DEFAULT_SYFU_RULES, syfuOnFollowUp, syfuOnSync, type OffsetSample, type SyfuRules } from "./syfu.ts";
-import { DEFAULT_WAKE_RULES, wakeAnnounces, wakeOnAnnounce, wakeOnFollowUp, type WakeRules } from "./wake.ts";
+import {
+  DEFAULT_WAKE_RULES,
+  wakeAnnounces,
+  wakeOnAnnounce,
+  wakeOnFirstAnnounce,
+  wakeOnFollowUp,
+  type WakeRules,
+} from "./wake.ts";
 
 export type { AnnounceFields, LogLevel, PublishedMaster, TrackerEffect } from "./effects.ts";
 
+/** The interface versions the tracker serves: 5, 6 select a master; 8, 9, 10 follow one clock. */
+export type TrackerInterfaceVersion = 5 | 6 | 8 | 9 | 10;
+
 export interface TrackerConfig {
-  interfaceVersion: 5 | 6;
+  interfaceVersion: TrackerInterfaceVersion;
   /** Our EUI-64 clock identity, used in waking Announces. */
   ourClockIdentity: bigint;
   maxRecords: number;
@@ -53,14 +88,29 @@ export interface TrackerConfig {
   offset: OffsetV5Rules;
   wake: WakeRules;
   logLimit: LogLimitRules;
+  /** Versions 8–10: validity windows, smoothing, the origin-stall wake. */
+  follow: FollowRules;
 }
 
 export type TrackerOptions = Pick<TrackerConfig, "ourClockIdentity"> & Partial<TrackerConfig>;
 
 export type TrackerEvent =
   | { kind: "ptp"; source: string; message: PtpMessage; receivedAtNs: bigint }
-  /** Replaces the timing peer list; [] clears it. */
-  | { kind: "timing-peers"; addresses: readonly string[] };
+  /** Versions 5, 6 ("T ip…"): replaces the timing peer list; [] clears it. */
+  | { kind: "timing-peers"; addresses: readonly string[] }
+  /**
+   * Versions 8–10 ("/nqptp T ip…"): forget every record and follow `address` (the first address
+   * of the command); null ("T" alone) stops timing.
+   */
+  | { kind: "follow"; address: string | null }
+  /** Version 9+ "B": play began. */
+  | { kind: "play-begin" }
+  /** Version 9+ "E": play ended. */
+  | { kind: "play-end" }
+  /** Version 9+ "P": play paused (changes nothing). */
+  | { kind: "pause" }
+  /** The timer of the last "schedule-tick" effect fired. */
+  | { kind: "tick" };
 
 export interface MasterState {
   readonly ip: string;
@@ -89,6 +139,8 @@ export interface TrackerState {
   /** sequenceId of our next Announce. */
   readonly announceSequenceId: number;
   readonly logLimits: LogLimits;
+  /** Versions 8–10: the followed clock; null for versions 5, 6. */
+  readonly follow: FollowState | null;
 }
 
 export interface TrackerStep {
@@ -96,9 +148,19 @@ export interface TrackerStep {
   effects: TrackerEffect[];
 }
 
-/** The interface versions this tracker serves (8–10 follow one clock: another policy). */
-export function isTrackerInterfaceVersion(version: number): version is TrackerConfig["interfaceVersion"] {
-  return version === 5 || version === 6;
+/** The interface versions this tracker serves (5, 6 select a master; 8–10 follow one clock). */
+export function isTrackerInterfaceVersion(version: number): version is TrackerInterfaceVersion {
+  return version === 5 || version === 6 || version === 8 || version === 9 || version === 10;
+}
+
+/** Versions 8–10 follow the clock the control port names; 5, 6 select one among peers. */
+export function followsOneClock(version: TrackerInterfaceVersion): boolean {
+  return version >= 8;
+}
+
+/** Versions 9, 10 have B/E/P; in 8 the followed clock is active whenever it is followed. */
+export function hasPlayCommands(version: TrackerInterfaceVersion): boolean {
+  return version >= 9;
 }
 
 export function createTracker(options: TrackerOptions): TrackerState {
@@ -112,10 +174,11 @@ export function createTracker(options: TrackerOptions): TrackerState {
     offset: DEFAULT_OFFSET_V5_RULES,
     wake: DEFAULT_WAKE_RULES,
     logLimit: DEFAULT_LOG_LIMIT_RULES,
+    follow: DEFAULT_FOLLOW_RULES,
     ...options,
   };
   if (!isTrackerInterfaceVersion(config.interfaceVersion)) {
-    throw new Error(`clock tracker: interface version ${String(config.interfaceVersion)} is not 5 or 6`);
+    throw new Error(`clock tracker: interface version ${String(config.interfaceVersion)} is not 5, 6, 8, 9 or 10`);
   }
   if (!Number.isInteger(config.maxRecords) || config.maxRecords < 1) {
     throw new Error(`clock tracker: maxRecords must be a positive integer, not ${config.maxRecords}`);
@@ -133,6 +196,7 @@ export function createTracker(options: TrackerOptions): TrackerState {
     overflow: { active: false, evicted: 0, dropped: 0 },
     announceSequenceId: 0,
     logLimits: NO_LOG_LIMITS,
+    follow: followsOneClock(config.interfaceVersion) ? NOT_FOLLOWING : null,
   };
 }
 
@@ -148,6 +212,7 @@ class Draft {
   overflow: OverflowState;
   announceSequenceId: number;
   logLimits: LogLimits;
+  follow: FollowState | null;
   readonly effects: TrackerEffect[] = [];
 
   constructor(
@@ -163,6 +228,7 @@ class Draft {
     this.overflow = state.overflow;
     this.announceSequenceId = state.announceSequenceId;
     this.logLimits = state.logLimits;
+    this.follow = state.follow;
   }
 
   writableRecords(): Map<string, ClockRecord> {
@@ -171,6 +237,12 @@ class Draft {
       this.ownsRecords = true;
     }
     return this.records as Map<string, ClockRecord>;
+  }
+
+  /** Forgets every record. */
+  clearRecords(): void {
+    this.records = new Map();
+    this.ownsRecords = true;
   }
 
   putRecord(record: ClockRecord): void {
@@ -206,6 +278,7 @@ class Draft {
         overflow: this.overflow,
         announceSequenceId: this.announceSequenceId,
         logLimits: this.logLimits,
+        follow: this.follow,
       },
       effects: this.effects,
     };
@@ -215,15 +288,36 @@ class Draft {
 export function reduce(state: TrackerState, event: TrackerEvent, nowNs: bigint): TrackerStep {
   const draft = new Draft(state, nowNs);
   collectGarbage(draft);
+  const following = draft.follow !== null;
   switch (event.kind) {
     case "ptp":
       onPtp(draft, event.source, event.message, event.receivedAtNs);
       break;
     case "timing-peers":
-      onTimingPeers(draft, event.addresses);
+      if (following) ignoreEvent(draft, event.kind);
+      else onTimingPeers(draft, event.addresses);
+      break;
+    case "follow":
+      if (following) onFollow(draft, event.address);
+      else ignoreEvent(draft, event.kind);
+      break;
+    case "play-begin":
+    case "play-end":
+    case "pause":
+      if (following) onPlay(draft, event.kind);
+      else ignoreEvent(draft, event.kind);
+      break;
+    case "tick":
+      // Versions 8–10 settle below; in 5, 6 no tick is ever asked for, and one changes nothing.
       break;
   }
+  if (following) settleFollow(draft, event.kind === "tick");
   return draft.build();
+}
+
+/** An event of the other generation of the control protocol: the shell's mistake. */
+function ignoreEvent(d: Draft, kind: TrackerEvent["kind"]): void {
+  d.limitedLog(`ignored-${kind}`, "warn", `ignored a "${kind}" event: not one of interface version ${d.config.interfaceVersion}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,6 +469,10 @@ function onPtp(d: Draft, source: string, message: PtpMessage, receivedAtNs: bigi
   }
   d.putRecord(record);
 
+  if (d.follow !== null) {
+    if (samples.length > 0 && record.ip === d.follow.ip) feedFollowed(d, record, samples);
+    return;
+  }
   const masterBefore = d.master;
   if (reselect) reselectMaster(d);
   // Samples of a master that was master before this event update its estimate; a master chosen
@@ -398,15 +496,21 @@ function onAnnounce(d: Draft, record: ClockRecord, message: AnnounceMessage): Cl
     d.nowNs,
     d.config.qualification,
   );
+  // Versions 8–10 also wake the followed clock (the only timing peer) at its first Announce.
+  const first = d.follow !== null && wakeOnFirstAnnounce(record.wake, record.isTimingPeer);
   const wake = wakeOnAnnounce(record.wake, record.isTimingPeer, d.nowNs, d.config.wake);
-  if (wake.wake) sendWake(d, record.ip, announce);
+  if (first) sendWake(d, record.ip, announce, "its first Announce");
+  else if (wake.wake) sendWake(d, record.ip, announce);
+  if (d.follow !== null && record.ip === d.follow.ip) d.follow = followAnnounce(d.follow, announce.grandmasterIdentity);
   return { ...record, announce, qualification, wake: wake.state };
 }
 
-function sendWake(d: Draft, to: string, target: AnnounceData): void {
+/** Sends the two waking Announces; `reason` for the wakes of versions 8–10 (else: silent). */
+function sendWake(d: Draft, to: string, target: AnnounceData, reason?: string): void {
   const [better, worse] = wakeAnnounces(target, d.config.ourClockIdentity, d.announceSequenceId);
   d.announceSequenceId = (d.announceSequenceId + 2) & 0xffff;
-  d.limitedLog("wake", "info", `waking silent clock ${formatClockId(target.senderClockIdentity)} at ${to}`);
+  const id = formatClockId(target.senderClockIdentity);
+  d.limitedLog("wake", "info", reason === undefined ? `waking silent clock ${id} at ${to}` : `waking clock ${id} at ${to}: ${reason}`);
   d.effects.push({ kind: "send-announce", to, delayMs: 0, announce: better });
   d.effects.push({ kind: "send-announce", to, delayMs: d.config.wake.secondAnnounceDelayMs, announce: worse });
 }
@@ -492,6 +596,112 @@ function feedMaster(d: Draft, master: MasterState, samples: readonly OffsetSampl
 }
 
 // ---------------------------------------------------------------------------------------------
+// Following one clock (versions 8–10, spec section 6)
+
+/** "T ip" / "T": every record is forgotten; the followed address becomes the only timing peer. */
+function onFollow(d: Draft, address: string | null): void {
+  d.clearRecords();
+  d.gcDueNs = null;
+  if (address === null || address === "") {
+    d.peers = [];
+    d.follow = stopFollowing(d.follow!);
+    d.limitedLog("follow", "info", "timing stopped");
+    return;
+  }
+  // An inert record until the clock speaks, kept (a timing peer) whatever its silence.
+  d.putRecord(newRecord(address, true, null));
+  d.peers = [address];
+  d.follow = startFollowing(d.follow!, address, d.nowNs, hasPlayCommands(d.config.interfaceVersion), d.config.follow);
+  d.limitedLog("follow", "info", `following ${address}`);
+}
+
+function onPlay(d: Draft, kind: "play-begin" | "play-end" | "pause"): void {
+  const command = kind === "play-begin" ? "B" : kind === "play-end" ? "E" : "P";
+  if (!hasPlayCommands(d.config.interfaceVersion)) {
+    d.limitedLog("play", "debug", `"${command}" ignored: interface version ${d.config.interfaceVersion} has no play commands`);
+    return;
+  }
+  const follow = d.follow!;
+  switch (kind) {
+    case "play-begin": {
+      const step = playBegin(follow, d.nowNs);
+      d.follow = step.state;
+      if (step.outcome === "ALREADY_ACTIVE") d.limitedLog("play", "debug", "play began: clock already active");
+      else if (step.outcome === "BEGAN") d.limitedLog("play", "info", "play began: clock active");
+      else d.limitedLog("play", "info", "play began: clock active (smoothing restarted)");
+      break;
+    }
+    case "play-end": {
+      const step = playEnd(follow, d.nowNs, d.config.follow);
+      d.follow = step.state;
+      if (step.outcome === "NOT_ACTIVE") d.limitedLog("play", "debug", "play ended: clock was not active");
+      else {
+        const validFor = nsToSecondsForLog(d.config.follow.validAfterPlayEndNs);
+        d.limitedLog("play", "info", `play ended: clock valid for ${validFor} s more`);
+      }
+      break;
+    }
+    case "pause":
+      d.limitedLog("play", "debug", "play paused: nothing to do");
+      break;
+  }
+}
+
+/** Samples of the followed clock: smoothing, and the wake of a clock whose time stands still. */
+function feedFollowed(d: Draft, record: ClockRecord, samples: readonly OffsetSample[]): void {
+  let follow = d.follow!;
+  const grandmasterIdentity = record.announce?.grandmasterIdentity ?? null;
+  for (const sample of samples) {
+    const previous = follow.smoothing.sequence;
+    const step = followSample(follow, sample, grandmasterIdentity, d.config.follow);
+    follow = step.state;
+    switch (step.outcome) {
+      case "GRANDMASTER_CHANGED":
+        d.limitedLog(
+          "grandmaster",
+          "info",
+          `grandmaster of ${record.ip} changed to ${formatClockId(grandmasterIdentity!)}: new smoothing sequence`,
+        );
+        break;
+      case "DROPPED_FOR_RESTART":
+        d.limitedLog("restart", "debug", `smoothing restart: dropped a sample of ${record.ip}`);
+        break;
+      case "FALL_CLAMPED":
+        d.limitedLog(
+          "fall-clamped",
+          "debug",
+          `${record.ip}: sample ${-toI64(subU64(sample.offsetNs, previous!.smoothedNs))} ns below the smoothed offset, counted as ${d.config.follow.smoothing.maxFallNs} ns`,
+        );
+        break;
+      default:
+        break;
+    }
+    if (step.wake) {
+      if (record.announce !== null) {
+        const stalled = nsToSecondsForLog(d.config.follow.originStall.stallNs);
+        sendWake(d, record.ip, record.announce, `its time has not advanced for ${stalled} s`);
+      } else {
+        d.limitedLog("wake-no-announce", "debug", `cannot wake ${record.ip}: no Announce from it yet`);
+      }
+    }
+  }
+  d.follow = follow;
+}
+
+/** After every event (8–10): publish what the shm should hold now; ask for a tick if needed. */
+function settleFollow(d: Draft, timerFired: boolean): void {
+  const follow = d.follow!;
+  const master = followedMaster(follow, d.nowNs);
+  if (master === null && d.published !== null && follow.ip === d.published.ip && !isPublishable(follow, d.nowNs)) {
+    d.limitedLog("lapsed", "debug", `clock ${follow.ip} no longer active or valid: publishing zeros`);
+  }
+  d.publish(master);
+  const tick = scheduleTick(follow, d.nowNs, timerFired);
+  d.follow = tick.state;
+  if (tick.delayMs !== null) d.effects.push({ kind: "schedule-tick", delayMs: tick.delayMs });
+}
+
+// ---------------------------------------------------------------------------------------------
 // Status
 
 export interface RecordSnapshot {
@@ -510,11 +720,40 @@ export interface RecordSnapshot {
   grandmasterPriority1: number | null;
 }
 
+export interface FollowSnapshot {
+  /** The followed clock's address, null when not following. */
+  ip: string | null;
+  active: boolean;
+  /** Validity left (0 when lapsed); null when never set or cleared. */
+  validForNs: bigint | null;
+  /** Local time the current smoothing sequence (mastership) began; null without one. */
+  sequenceStartNs: bigint | null;
+  /** The sequence's grandmaster (the published clock id); null when not known yet. */
+  grandmasterIdentity: bigint | null;
+  /** A smoothing restart is under way (a sample to drop, or the one to start from). */
+  restartPending: boolean;
+}
+
 export interface TrackerSnapshot {
   records: RecordSnapshot[];
   peers: readonly string[];
   master: PublishedMaster | null;
   overflow: OverflowState;
+  /** Versions 8–10 only (null for 5, 6). */
+  follow: FollowSnapshot | null;
+}
+
+function followSnapshot(follow: FollowState, nowNs: bigint): FollowSnapshot {
+  const v = follow.validUntilNs;
+  const sequence = follow.smoothing.sequence;
+  return {
+    ip: follow.ip,
+    active: follow.active,
+    validForNs: v === null ? null : v > nowNs ? v - nowNs : 0n,
+    sequenceStartNs: sequence?.startNs ?? null,
+    grandmasterIdentity: sequence?.grandmasterIdentity ?? null,
+    restartPending: follow.smoothing.restart !== "none",
+  };
 }
 
 /** A read-only view of the state for a status display; records sorted by IP text. */
@@ -528,7 +767,10 @@ export function snapshot(state: TrackerState, nowNs: bigint): TrackerSnapshot {
       isTimingPeer: r.isTimingPeer,
       qualified: r.qualification.qualified,
       valid: r.valid,
-      isMaster: state.master !== null && state.master.ip === r.ip,
+      isMaster:
+        state.follow === null
+          ? state.master !== null && state.master.ip === r.ip
+          : state.published !== null && state.published.ip === r.ip,
       lastHeardAgoNs: r.lastHeardNs === null ? null : nowNs - r.lastHeardNs,
       latestOffsetNs: newest === undefined ? null : newest.offsetNs,
       sampleCount: r.samples.length,
@@ -537,5 +779,11 @@ export function snapshot(state: TrackerState, nowNs: bigint): TrackerSnapshot {
     });
   }
   records.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
-  return { records, peers: state.peers, master: state.published, overflow: state.overflow };
+  return {
+    records,
+    peers: state.peers,
+    master: state.published,
+    overflow: state.overflow,
+    follow: state.follow === null ? null : followSnapshot(state.follow, nowNs),
+  };
 }

@@ -8,6 +8,13 @@
 // arbitrary addresses (a reflector). Timing peers come from Shairport Sync on the control port.
 //
 // Sending is an effect with a delay: the second Announce is `delayMs: 150`, never a sleep here.
+//
+// Interface versions 8–10 (one followed clock, which is then the only timing peer) also wake:
+//   - once when a clock first announces (a record's first Announce), and
+//   - once per mastership (smoothing sequence) when the clock's preciseOriginTimestamp has not
+//     advanced for 60 s, if that is noticed within the first 62 s of the mastership.
+// These two fire at most once each by construction, so the re-wake interval of the silent
+// rule does not apply to them, and they do not delay it either.
 
 import { FLAG_TWO_STEP } from "../ptp/types.ts";
 import { NS_PER_SECOND } from "../time/ns.ts";
@@ -32,11 +39,13 @@ export const DEFAULT_WAKE_RULES: WakeRules = {
 export interface WakeState {
   /** Announces since the last Follow_Up (or since the record began). */
   readonly announcesSinceFollowUp: number;
-  /** Local time of the last wake, null if never. */
+  /** Local time of the last wake by the silent rule, null if never. */
   readonly lastWakeNs: bigint | null;
+  /** An Announce has arrived from this record. */
+  readonly announced: boolean;
 }
 
-export const WAKE_IDLE: WakeState = { announcesSinceFollowUp: 0, lastWakeNs: null };
+export const WAKE_IDLE: WakeState = { announcesSinceFollowUp: 0, lastWakeNs: null, announced: false };
 
 /** A Follow_Up arrived: the clock is not silent. */
 export function wakeOnFollowUp(state: WakeState): WakeState {
@@ -58,9 +67,63 @@ export function wakeOnAnnounce(
     announces >= rules.announcesBeforeWake &&
     (sinceWake === null || sinceWake < 0n || sinceWake >= rules.rewakeIntervalNs);
   return {
-    state: { announcesSinceFollowUp: announces, lastWakeNs: due ? nowNs : state.lastWakeNs },
+    state: { announcesSinceFollowUp: announces, lastWakeNs: due ? nowNs : state.lastWakeNs, announced: true },
     wake: due,
   };
+}
+
+/**
+ * Versions 8–10: an Announce arrived and this is the record's first (`state` is the wake state
+ * before the Announce). Only a timing peer, i.e. the followed clock, is woken.
+ */
+export function wakeOnFirstAnnounce(state: WakeState, isTimingPeer: boolean): boolean {
+  return isTimingPeer && !state.announced;
+}
+
+export interface OriginStallRules {
+  /** preciseOriginTimestamp not advancing for this long is a stall. */
+  stallNs: bigint;
+  /** Only a stall noticed at most this long after the mastership started wakes the clock. */
+  windowNs: bigint;
+}
+
+export const DEFAULT_ORIGIN_STALL_RULES: OriginStallRules = {
+  stallNs: 60n * NS_PER_SECOND,
+  windowNs: 62n * NS_PER_SECOND,
+};
+
+/** Per mastership (smoothing sequence) of the followed clock; reset when a sequence starts. */
+export interface OriginStallState {
+  /** The highest preciseOriginTimestamp seen (ns), null before the first sample. */
+  readonly lastOriginNs: bigint | null;
+  /** Local time of the sample at which it last advanced. */
+  readonly lastAdvanceNs: bigint | null;
+  /** The stall wake has been sent in this mastership. */
+  readonly woken: boolean;
+}
+
+export const ORIGIN_STALL_IDLE: OriginStallState = { lastOriginNs: null, lastAdvanceNs: null, woken: false };
+
+/**
+ * A sample of the followed clock. `wake` when its preciseOriginTimestamp has not advanced for
+ * stallNs and the mastership that began at mastershipStartNs is at most windowNs old; once.
+ */
+export function wakeOnOriginStall(
+  state: OriginStallState,
+  sample: { localTimeNs: bigint; preciseOriginNs: bigint },
+  mastershipStartNs: bigint,
+  rules: OriginStallRules = DEFAULT_ORIGIN_STALL_RULES,
+): { state: OriginStallState; wake: boolean } {
+  if (state.lastOriginNs === null || state.lastAdvanceNs === null || sample.preciseOriginNs > state.lastOriginNs) {
+    return {
+      state: { lastOriginNs: sample.preciseOriginNs, lastAdvanceNs: sample.localTimeNs, woken: state.woken },
+      wake: false,
+    };
+  }
+  const stalledFor = sample.localTimeNs - state.lastAdvanceNs;
+  const age = sample.localTimeNs - mastershipStartNs;
+  const wake = !state.woken && stalledFor >= rules.stallNs && age >= 0n && age <= rules.windowNs;
+  return { state: wake ? { ...state, woken: true } : state, wake };
 }
 
 function clampPriority(value: number): number {

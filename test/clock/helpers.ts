@@ -254,3 +254,46 @@ export function prng(seed: number): () => number {
     return (state >>> 8) / 16777216;
   };
 }
+
+export type ScheduleTickEffect = Extract<TrackerEffect, { kind: "schedule-tick" }>;
+
+/**
+ * A Scenario for interface versions 8–10 (version 9 unless told): the control commands of
+ * Shairport Sync 4.1 and later as events, and the tick timer the tracker asks for.
+ */
+export class FollowScenario extends Scenario {
+  constructor(options: Partial<TrackerOptions> = {}, startNs = 1_000n * S) {
+    super({ interfaceVersion: 9, ...options }, startNs);
+  }
+
+  /** "/nqptp T ip" (the first address), or "/nqptp T" with null. */
+  follow(address: string | null): TrackerEffect[] {
+    return this.dispatch({ kind: "follow", address });
+  }
+
+  playBegin(): TrackerEffect[] {
+    return this.dispatch({ kind: "play-begin" });
+  }
+
+  playEnd(): TrackerEffect[] {
+    return this.dispatch({ kind: "play-end" });
+  }
+
+  pause(): TrackerEffect[] {
+    return this.dispatch({ kind: "pause" });
+  }
+
+  tick(): TrackerEffect[] {
+    return this.dispatch({ kind: "tick" });
+  }
+
+  /** delayMs of every schedule-tick so far. */
+  ticks(): number[] {
+    return this.effects.filter((e): e is ScheduleTickEffect => e.kind === "schedule-tick").map((e) => e.delayMs);
+  }
+
+  /** The publish effects of the last event only. */
+  lastPublishes(): (PublishedMaster | null)[] {
+    return this.last.filter((e): e is PublishEffect => e.kind === "publish").map((e) => e.master);
+  }
+}

@@ -1,11 +1,21 @@
 // Properties of the reducer over long random scripts: it never changes its input, the table
 // never overflows, only a qualified and valid timing peer is ever master, publishes never repeat.
+// For versions 8–10: only the followed clock is ever published or woken, zeros whenever it is
+// inactive and its validity has lapsed, and a pending deadline always has its tick.
 // Plus a hostile LAN's flood (its cost is measured in bench/tracker.ts).
 
 import { describe, expect, test } from "bun:test";
 import type { PublishedMaster } from "../../src/clock/effects.ts";
+import { followedMaster, isPublishable, validityDeadline } from "../../src/clock/follow.ts";
 import { isCandidate } from "../../src/clock/records.ts";
-import { createTracker, reduce, type TrackerEvent, type TrackerState } from "../../src/clock/tracker.ts";
+import {
+  createTracker,
+  reduce,
+  type TrackerEffect,
+  type TrackerEvent,
+  type TrackerInterfaceVersion,
+  type TrackerState,
+} from "../../src/clock/tracker.ts";
 import type { PtpMessage } from "../../src/ptp/types.ts";
 import { MS, OUR_CLOCK_ID, S, US, announce, deepFreeze, deepRender, followUp, other, prng, sync } from "./helpers.ts";
 
@@ -128,4 +138,147 @@ describe("a hostile flood", () => {
     expect(state.records.size).toBe(32);
     expect(state.records.has("192.168.1.1")).toBe(true);
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Versions 8–10
+
+type ScriptItem = { event: TrackerEvent; nowNs: bigint };
+
+/**
+ * The same random traffic, with the control events of versions 8–10 in place of the peer
+ * lists: "T ip" (one of the 8 busy addresses), "T", B, E, P, and now and then a peer list (the
+ * wrong generation, to be ignored). Control events come about 8 times as often as peer lists did.
+ */
+function randomFollowScript(seed: number, count: number): ScriptItem[] {
+  const random = prng(seed * 7919 + 17);
+  const busy = Array.from({ length: 8 }, (_, i) => (i % 5 === 0 ? `fe80::${i.toString(16)}` : `10.0.${i >> 4}.${i & 15}`));
+  const out: ScriptItem[] = [];
+  for (const item of randomScript(seed, count)) {
+    const n = random();
+    if (item.event.kind === "timing-peers" || n < 0.15) {
+      const r = random();
+      let event: TrackerEvent;
+      if (r < 0.3) event = { kind: "follow", address: random() < 0.85 ? busy[Math.floor(random() * busy.length)]! : null };
+      else if (r < 0.55) event = { kind: "play-begin" };
+      else if (r < 0.8) event = { kind: "play-end" };
+      else if (r < 0.9) event = { kind: "pause" };
+      else if (r < 0.95) event = { kind: "tick" }; // a stray tick must be harmless
+      else event = { kind: "timing-peers", addresses: [busy[0]!] };
+      out.push({ event, nowNs: item.nowNs });
+      if (item.event.kind === "timing-peers") continue;
+    }
+    out.push(item);
+  }
+  return out;
+}
+
+/**
+ * Runs a script as the shell would: one tick timer, replaced by each schedule-tick, firing a
+ * "tick" at its time (sometimes 1 ms early) before the next scripted event that comes after it.
+ * With `freeze`, each input state is deep-frozen and checked unchanged after the step.
+ */
+function runWithTimer(
+  state: TrackerState,
+  script: readonly ScriptItem[],
+  seed: number,
+  onStep: (event: TrackerEvent, nowNs: bigint, after: TrackerState, effects: TrackerEffect[]) => void,
+  freeze = false,
+): TrackerState {
+  const random = prng(seed);
+  let timerAt: bigint | null = null;
+  const step = (event: TrackerEvent, nowNs: bigint) => {
+    const rendered = freeze ? JSON.stringify(deepRender(state)) : "";
+    if (freeze) deepFreeze(state);
+    const result = reduce(state, event, nowNs);
+    if (freeze) expect(JSON.stringify(deepRender(state))).toBe(rendered);
+    onStep(event, nowNs, result.state, result.effects);
+    state = result.state;
+    for (const effect of result.effects) {
+      if (effect.kind === "schedule-tick") timerAt = nowNs + BigInt(effect.delayMs) * MS - (random() < 0.2 ? MS : 0n);
+    }
+  };
+  for (const { event, nowNs } of script) {
+    while (timerAt !== null && timerAt <= nowNs) {
+      const at: bigint = timerAt;
+      timerAt = null;
+      step({ kind: "tick" }, at);
+    }
+    step(event, nowNs);
+  }
+  return state;
+}
+
+describe("reducer properties, versions 8–10", () => {
+  test("reduce never changes its input state (deep-frozen, and compared)", () => {
+    let steps = 0;
+    const initial = createTracker({ ourClockIdentity: OUR_CLOCK_ID, maxRecords: 12, interfaceVersion: 9 });
+    runWithTimer(initial, randomFollowScript(1, 3_000), 1, () => steps++, true);
+    expect(steps).toBeGreaterThan(3_000);
+  });
+
+  const cases: [TrackerInterfaceVersion, number, number][] = [
+    [8, 2, 32],
+    [9, 3, 8],
+    [9, 4, 32],
+    [10, 5, 8],
+  ];
+  for (const [version, seed, maxRecords] of cases) {
+    test(`invariants over a random script (version ${version}, seed ${seed})`, () => {
+      let published: PublishedMaster | null = null;
+      const counts = { publishes: 0, zeros: 0, ticks: 0, restarts: 0, wakes: 0 };
+      const initial = createTracker({ ourClockIdentity: OUR_CLOCK_ID, maxRecords, interfaceVersion: version });
+      runWithTimer(initial, randomFollowScript(seed, 20_000), seed, (event, nowNs, state, effects) => {
+        const follow = state.follow!;
+        expect(state.records.size).toBeLessThanOrEqual(maxRecords);
+        expect(state.master).toBeNull();
+        // The followed address is the only timing peer, and is in the table.
+        expect(state.peers).toEqual(follow.ip === null ? [] : [follow.ip]);
+        for (const record of state.records.values()) expect(record.isTimingPeer).toBe(record.ip === follow.ip);
+        if (follow.ip !== null) expect(state.records.has(follow.ip)).toBe(true);
+        if (version === 8) expect(follow.active).toBe(follow.ip !== null);
+        for (const effect of effects) {
+          if (effect.kind === "publish") {
+            expect(effect.master).not.toEqual(published);
+            published = effect.master;
+            counts.publishes++;
+            if (effect.master === null) counts.zeros++;
+            else {
+              // Never a clock that is not followed, and only while it is active or valid.
+              expect(effect.master.ip).toBe(follow.ip!);
+              expect(isPublishable(follow, nowNs)).toBe(true);
+              expect(effect.master.clockId).toBe(follow.smoothing.sequence!.grandmasterIdentity!);
+              expect(effect.master.offsetNs).toBeGreaterThanOrEqual(0n);
+              expect(effect.master.offsetNs).toBeLessThan(2n ** 64n);
+            }
+          }
+          if (effect.kind === "send-announce") {
+            expect(effect.to).toBe(follow.ip!);
+            counts.wakes++;
+          }
+          if (effect.kind === "schedule-tick") {
+            expect(effect.delayMs).toBeGreaterThanOrEqual(1);
+            counts.ticks++;
+          }
+        }
+        if (event.kind === "play-begin" && follow.smoothing.restart === "drop-next") counts.restarts++;
+        // Zeros whenever inactive with validity lapsed (or not following); otherwise exactly
+        // what the followed clock's smoothing says.
+        if (!isPublishable(follow, nowNs)) expect(state.published).toBeNull();
+        expect(state.published).toEqual(followedMaster(follow, nowNs));
+        expect(state.published).toEqual(published);
+        // A pending validity deadline always has a timer set for it.
+        const deadline = validityDeadline(follow, nowNs);
+        if (deadline !== null) expect(follow.tickDueNs).toBe(deadline);
+      });
+      // The script is not degenerate.
+      expect(counts.publishes).toBeGreaterThan(100);
+      expect(counts.zeros).toBeGreaterThan(10);
+      expect(counts.wakes).toBeGreaterThan(10);
+      if (version !== 8) {
+        expect(counts.ticks).toBeGreaterThan(10);
+        expect(counts.restarts).toBeGreaterThan(5);
+      }
+    });
+  }
 });
