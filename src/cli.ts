@@ -7,7 +7,7 @@ import type { InterfaceVersion } from "./control/parse.ts";
 import { VERSION } from "./version.ts";
 
 /** Interface versions this build can serve (spec section 8). */
-export const SUPPORTED_INTERFACE_VERSIONS: readonly InterfaceVersion[] = [5, 6];
+export const SUPPORTED_INTERFACE_VERSIONS: readonly InterfaceVersion[] = [5, 6, 8, 9, 10];
 export const ALL_INTERFACE_VERSIONS: readonly InterfaceVersion[] = [5, 6, 8, 9, 10];
 export const DEFAULT_INTERFACE_VERSION: InterfaceVersion = 5;
 

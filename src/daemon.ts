@@ -6,6 +6,7 @@ import type { DaemonOptions } from "./cli.ts";
 import { parseControlMessage, type ControlParseResult } from "./control/parse.ts";
 import {
   createTracker,
+  followsOneClock,
   isTrackerInterfaceVersion,
   reduce,
   type TrackerEffect,
@@ -77,6 +78,7 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
     announcesSent: 0,
   };
   let stopped = false;
+  let wrongFormWarned = false;
 
   if (!isTrackerInterfaceVersion(options.interfaceVersion)) {
     shm.close();
@@ -133,6 +135,7 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
 
   // ---- tracker effects ----
   let ptp: PtpSockets | null = null;
+  let tickTimer: ReturnType<typeof setTimeout> | null = null;
   const sendAnnounce = (effect: Extract<TrackerEffect, { kind: "send-announce" }>) => {
     if (stopped || !ptp) return;
     try {
@@ -160,6 +163,15 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
           break;
         case "log":
           clockLog[effect.level](effect.message);
+          break;
+        case "schedule-tick":
+          // One timer: a new request replaces the previous one (interfaces 8-10 validity windows).
+          if (tickTimer) clearTimeout(tickTimer);
+          if (stopped) break;
+          tickTimer = setTimeout(() => {
+            tickTimer = null;
+            dispatch({ kind: "tick" }, now(localClock));
+          }, effect.delayMs);
           break;
       }
     }
@@ -229,11 +241,16 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
       const { kind, detail } = parsed.error;
       stats.controlErrors[kind] = (stats.controlErrors[kind] ?? 0) + 1;
       if (kind === "wrong-form") {
-        warnLimited(
-          "control:wrong-form",
-          `control message ${detail}; this nqptp serves interface ${options.interfaceVersion}. ` +
-            `Match it to your Shairport Sync: 4.0 and earlier --interface-version 5; "shairport-sync -V" shows ` +
-            `smi8 → --interface-version 8, smi9 → 9, smi10 → 10.`,
+        // Once per run: a mismatched Shairport Sync repeats this with every session.
+        if (wrongFormWarned) {
+          log.debug(`ignored a control message: ${kind}: ${detail}`);
+          return;
+        }
+        wrongFormWarned = true;
+        log.warn(
+          `control message ${detail}, but this nqptp serves shared memory interface ${options.interfaceVersion}. ` +
+            `Choose --interface-version to match your Shairport Sync: its "shairport-sync -V" string shows ` +
+            `smi8 → 8 (4.1.x), smi9 → 9 (4.2.x), smi10 → 10 (4.3.x and 5.x); no smi tag (4.0 and earlier) → 5.`,
         );
       } else {
         warnLimited(`control:${kind}`, `ignored a control message: ${kind}: ${detail}`);
@@ -241,11 +258,30 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
       return;
     }
     const command = parsed.command;
-    if (command.kind === "timing-peers") {
-      if (command.skipped.length > 0) {
-        warnLimited("control:skipped", `timing peer list: skipped malformed address(es) ${command.skipped.join(", ")}`);
-      }
-      dispatch({ kind: "timing-peers", addresses: command.addresses }, now(localClock));
+    const nowNs = now(localClock);
+    if (command.kind === "timing-peers" && command.skipped.length > 0) {
+      warnLimited("control:skipped", `timing peer list: skipped malformed address(es) ${command.skipped.join(", ")}`);
+    }
+    if (!followsOneClock(options.interfaceVersion)) {
+      if (command.kind === "timing-peers") dispatch({ kind: "timing-peers", addresses: command.addresses }, nowNs);
+      return;
+    }
+    switch (command.kind) {
+      case "timing-peers":
+        if (command.addresses.length === 0 && command.skipped.length > 0) {
+          // "T garbage" is a mistake, not a request to stop timing.
+          return;
+        }
+        if (command.addresses.length > 1) {
+          log.debug(`following ${command.addresses[0]} only (interface ${options.interfaceVersion} follows the first address)`);
+        }
+        dispatch({ kind: "follow", address: command.addresses[0] ?? null }, nowNs);
+        return;
+      case "play-begin":
+      case "play-end":
+      case "pause":
+        dispatch({ kind: command.kind }, nowNs);
+        return;
     }
   };
 
@@ -254,6 +290,7 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
     for (const timer of timers) clearTimeout(timer);
     timers.clear();
     if (retryTimer) clearTimeout(retryTimer);
+    if (tickTimer) clearTimeout(tickTimer);
     ptp?.close();
     for (const socket of sockets.splice(0)) {
       try {
