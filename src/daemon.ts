@@ -9,11 +9,14 @@ import {
   followsOneClock,
   isTrackerInterfaceVersion,
   reduce,
+  snapshot,
   type TrackerEffect,
   type TrackerEvent,
   type TrackerState,
 } from "./clock/tracker.ts";
+import { encodeStatusReport, isStatusRequest } from "./control/status.ts";
 import { NqptpError } from "./errors.ts";
+import { VERSION } from "./version.ts";
 import type { Logger } from "./log.ts";
 import { canonicalSender, parseAddress } from "./net/address.ts";
 import { clockIdentityFromHost, OwnAddresses } from "./net/host.ts";
@@ -224,7 +227,24 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
   };
 
   // ---- control datagrams ----
-  const onControl = (data: Buffer, _port: number, address: string) => {
+  const startedAtMs = Date.now();
+  const answerStatus = (socket: BoundSocket, port: number, address: string) => {
+    const report = encodeStatusReport({
+      nqptp: VERSION,
+      interfaceVersion: options.interfaceVersion,
+      shmName: options.shmName,
+      uptimeS: Math.round((Date.now() - startedAtMs) / 1000),
+      snapshot: snapshot(state, now(localClock)),
+      stats,
+    });
+    try {
+      socket.send(report, port, address);
+    } catch (error) {
+      warnLimited("control:status", `could not answer a status request from ${address}: ${(error as Error).message}`);
+    }
+  };
+
+  const onControl = (socket: () => BoundSocket | undefined) => (data: Buffer, port: number, address: string) => {
     stats.datagrams.control++;
     const source = parseAddress(address);
     if (!source?.isLoopback && !options.allowRemoteControl) {
@@ -234,6 +254,12 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
         `ignored a control message from ${address}: only this host may send timing peer lists ` +
           `(--allow-remote-control accepts other hosts)`,
       );
+      return;
+    }
+    if (isStatusRequest(data)) {
+      // Only loopback senders get here (or the user allowed remote control explicitly).
+      const receiving = socket();
+      if (receiving) answerStatus(receiving, port, address);
       return;
     }
     const parsed: ControlParseResult = parseControlMessage(data, options.interfaceVersion);
@@ -313,15 +339,15 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
       onError: (role, e) => warnLimited(`socket:${role}`, `PTP ${role} port: ${e.message}`),
     });
     for (const hostname of options.controlAddresses) {
-      sockets.push(
-        await bindUdp({
-          hostname,
-          port: options.controlPort,
-          role: "control port",
-          onData: onControl,
-          onError: (e) => warnLimited("socket:control", `control port: ${e.message}`),
-        }),
-      );
+      let bound: BoundSocket | undefined;
+      bound = await bindUdp({
+        hostname,
+        port: options.controlPort,
+        role: "control port",
+        onData: onControl(() => bound),
+        onError: (e) => warnLimited("socket:control", `control port: ${e.message}`),
+      });
+      sockets.push(bound);
     }
   } catch (error) {
     closeAll();

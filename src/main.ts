@@ -6,7 +6,14 @@ import { NqptpError } from "./errors.ts";
 import { createLogger } from "./log.ts";
 import { versionLine } from "./version.ts";
 
+/** Subcommands run and exit; without one, the daemon runs. */
+const SUBCOMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  status: async (args) => (await import("./commands/status.ts")).runStatus(args),
+};
+
 async function main(rawArgs: string[]): Promise<number | "running"> {
+  const subcommand = rawArgs[0] !== undefined ? SUBCOMMANDS[rawArgs[0]] : undefined;
+  if (subcommand) return subcommand(rawArgs.slice(1));
   const plan = planFromArgs(rawArgs);
   switch (plan.kind) {
     case "help":
