@@ -46,8 +46,13 @@ export function memoryReporter(lines: { level: number; tag: string; message: str
   };
 }
 
-export function isUnderJournald(env: Record<string, string | undefined> = process.env): boolean {
-  return typeof env.JOURNAL_STREAM === "string" && env.JOURNAL_STREAM.length > 0;
+/**
+ * journald (JOURNAL_STREAM names the stream systemd connected), or anything else that is not a
+ * terminal: a log collector reads us, and one plain line per event with its priority serves it best.
+ */
+export function wantsPriorityPrefixes(env: Record<string, string | undefined> = process.env, isTTY = process.stderr.isTTY === true): boolean {
+  if (typeof env.JOURNAL_STREAM === "string" && env.JOURNAL_STREAM.length > 0) return true;
+  return !isTTY;
 }
 
 export interface LoggerOptions {
@@ -58,7 +63,7 @@ export interface LoggerOptions {
 
 export function createLogger(options: LoggerOptions): Logger {
   const env = options.env ?? process.env;
-  const reporters = options.reporters ?? (isUnderJournald(env) ? [journaldReporter()] : undefined);
+  const reporters = options.reporters ?? (wantsPriorityPrefixes(env) ? [journaldReporter()] : undefined);
   const consolaOptions: NonNullable<Parameters<typeof createConsola>[0]> = {
     level: levelForVerbosity(options.verbosity),
     fancy: reporters === undefined && process.stderr.isTTY === true,
