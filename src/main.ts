@@ -9,6 +9,8 @@ import { versionLine } from "./version.ts";
 /** Subcommands run and exit; without one, the daemon runs. */
 const SUBCOMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   status: async (args) => (await import("./commands/status.ts")).runStatus(args),
+  install: async (args) => (await import("./commands/install.ts")).runInstall(args),
+  uninstall: async (args) => (await import("./commands/install.ts")).runUninstall(args),
 };
 
 async function main(rawArgs: string[]): Promise<number | "running"> {
