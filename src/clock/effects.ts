@@ -1,7 +1,7 @@
 // What the clock tracker asks the shell to do. The tracker never touches sockets, shared memory
 // or the logger itself: it returns these, and the shell carries them out in order.
 
-import type { ClockQuality, Timestamp } from "../ptp/types.ts";
+import type { AnnounceFields as EncoderAnnounceFields } from "../ptp/encode.ts";
 
 /**
  * The master record as the shared-memory interface wants it (spec section 8). All values are
@@ -26,31 +26,13 @@ export interface PublishedMaster {
 }
 
 /**
- * An Announce to send (to wake a silent clock, spec section 7). Field names are those of
- * src/ptp/types.ts: the header fields we choose (Header) followed by the Announce body
- * (AnnounceMessage, IEEE 1588-2008 13.5). transportSpecific, versionPTP, messageLength,
- * correctionField (0) and controlField (5, "all others") are the encoder's business.
+ * An Announce to send (to wake a silent clock, spec section 7): what the encoder takes
+ * (src/ptp/encode.ts), with transportSpecific always chosen — copied from the target's own
+ * messages (0 for 1588 defaults, 1 for 802.1AS-style senders). correctionField stays 0.
  */
-export interface AnnounceFields {
-  // Header, IEEE 1588-2008 13.3
-  /** Copied from the target's own messages (0 for 1588 defaults, 1 for 802.1AS-style senders). */
+export type AnnounceFields = Omit<EncoderAnnounceFields, "transportSpecific" | "correctionField"> & {
   transportSpecific: number;
-  clockIdentity: bigint;
-  sourcePortNumber: number;
-  sequenceId: number;
-  domainNumber: number;
-  logMessageInterval: number;
-  flagField: number;
-  // Body, IEEE 1588-2008 13.5
-  originTimestamp: Timestamp;
-  currentUtcOffset: number;
-  grandmasterPriority1: number;
-  grandmasterClockQuality: ClockQuality;
-  grandmasterPriority2: number;
-  grandmasterIdentity: bigint;
-  stepsRemoved: number;
-  timeSource: number;
-}
+};
 
 export type LogLevel = "debug" | "info" | "warn";
 
