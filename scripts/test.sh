@@ -9,6 +9,10 @@ need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v git >/dev/null 2>&1 || need+=(git)
+command -v qemu-aarch64 >/dev/null 2>&1 || need+=(qemu-user)                # test/e2e/arm64.test.ts runs the arm64 build
+command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+command -v ptp4l >/dev/null 2>&1 || [ -x /usr/sbin/ptp4l ] || need+=(linuxptp)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)  # test/service.test.ts: the unit's exposure score and syscall filter
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing Debian packages the tests need: ${need[*]}"

@@ -1,6 +1,7 @@
 // The only module that imports bun:ffi. It declares exactly the libc functions the daemon calls,
-// plus four small helpers that need bun:ffi itself (errno, pointers to our buffers, views over
-// mapped memory, and a full memory barrier). The typed, error-checked API is src/sys/posix.ts.
+// plus five small helpers that need bun:ffi itself (errno, pointers to our buffers, views over
+// mapped memory, a full memory barrier, and reading the if_nameindex() array). The typed,
+// error-checked API is src/sys/posix.ts.
 //
 // Rules that keep bun:ffi safe here (see /work/shared/bun-notes.md):
 // - dlopen("libc.so.6"): plain "libc.so" is a linker script on glibc.
@@ -8,9 +9,11 @@
 // - Pointers are only taken of typed arrays built over `new ArrayBuffer(n)` and kept alive by the
 //   caller: the storage of a small inline typed array moves when its .buffer is first touched.
 
-import { CFunction, dlopen, ptr, read, toArrayBuffer, type FFIFunction, type Library, type Pointer } from "bun:ffi";
+import { CFunction, CString, dlopen, ptr, read, toArrayBuffer, type FFIFunction, type Library, type Pointer } from "bun:ffi";
 import { SysError } from "./errors.ts";
-import { HOST_ARCH, MAP_ANONYMOUS, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE, type Arch } from "./linux.ts";
+import { HOST_ARCH, MAP_ANONYMOUS, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE, SOCKET_ABI, type Arch } from "./linux.ts";
+
+const IF_NAMEINDEX_BYTES = SOCKET_ABI.ifNameindex.size;
 
 export { HOST_ARCH, SUPPORTED_ARCHES, isSupportedArch, type Arch } from "./linux.ts";
 
@@ -87,6 +90,56 @@ let pthreadLib: Library<typeof PTHREAD_SYMBOLS>["symbols"] | null = null;
 export function pthreadSymbols() {
   pthreadLib ??= loadFromFirst(["libc.so.6", "libpthread.so.0"], PTHREAD_SYMBOLS);
   return pthreadLib;
+}
+
+// Sockets and polling, for the PTP event port's kernel receive timestamps and multicast
+// (src/net/kernel-stamps.ts, src/net/event-reader.ts, src/net/multicast.ts). Loaded on first use, in
+// whichever thread uses them (the event-port reader runs in a Worker).
+// ioctl is variadic in C; its third argument is a pointer here, which both 64-bit ABIs pass in
+// the same register as a fixed argument.
+const SOCKET_SYMBOLS = {
+  socket: { args: ["i32", "i32", "i32"], returns: "i32" },
+  bind: { args: ["i32", "ptr", "u32"], returns: "i32" },
+  setsockopt: { args: ["i32", "i32", "i32", "ptr", "u32"], returns: "i32" },
+  recvmsg: { args: ["i32", "ptr", "i32"], returns: "i64" },
+  poll: { args: ["ptr", "u64", "i32"], returns: "i32" },
+  ioctl: { args: ["i32", "u64", "ptr"], returns: "i32" },
+  eventfd: { args: ["u32", "i32"], returns: "i32" },
+  read: { args: ["i32", "ptr", "u64"], returns: "i64" },
+  write: { args: ["i32", "ptr", "u64"], returns: "i64" },
+  if_nametoindex: { args: ["cstring"], returns: "u32" },
+  if_nameindex: { args: [], returns: "ptr" },
+  if_freenameindex: { args: ["ptr"], returns: "void" },
+} as const;
+
+let socketLib: Library<typeof SOCKET_SYMBOLS>["symbols"] | null = null;
+export function socketSymbols() {
+  socketLib ??= loadFromFirst(["libc.so.6"], SOCKET_SYMBOLS);
+  return socketLib;
+}
+
+/**
+ * if_nameindex(): every network interface of this network namespace, up or down, with or without
+ * addresses (node:os networkInterfaces() lists only interfaces that are up, running and
+ * addressed). Null when the call fails (errno says why). struct if_nameindex is
+ * { unsigned int if_index; char *if_name; }, 16 bytes on LP64, ended by a zero index.
+ */
+export function interfaceNameIndex(): { index: number; name: string }[] | null {
+  const symbols = socketSymbols();
+  const list = symbols.if_nameindex();
+  if (list === null) return null;
+  const out: { index: number; name: string }[] = [];
+  try {
+    for (let at = 0; ; at += IF_NAMEINDEX_BYTES) {
+      const index = read.u32(list, at);
+      const name = read.ptr(list, at + 8);
+      if (index === 0 || name === 0) break;
+      out.push({ index, name: new CString(name as Address).toString() });
+    }
+  } finally {
+    symbols.if_freenameindex(list);
+  }
+  return out;
 }
 
 let fstatImpl: ((fd: number, buf: Address, statVer: number) => number) | null = null;

@@ -12,10 +12,13 @@ import {
   libc,
   pthreadSymbols,
   shmSymbols,
+  socketSymbols,
+  interfaceNameIndex,
   type Address,
   type Arch,
+  type NativeBuffer,
 } from "./libc.ts";
-import { EBUSY, ENOTRECOVERABLE, EOWNERDEAD, ETIMEDOUT, SysError } from "./errors.ts";
+import { EBUSY, ENOTRECOVERABLE, EOWNERDEAD, ETIMEDOUT, SysError, errnoName } from "./errors.ts";
 import {
   CLOCK_REALTIME,
   MUTEXATTR_BYTES,
@@ -24,9 +27,23 @@ import {
   STAT_BUFFER_BYTES,
   TIMESPEC_BYTES,
   statLayout,
+  AF_INET6,
+  EFD_CLOEXEC,
+  EFD_NONBLOCK,
+  MSG_DONTWAIT,
+  SIOCGIFFLAGS,
+  SIOCGSTAMPNS,
+  SOCKET_ABI,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
 } from "./linux.ts";
 
 export { SysError } from "./errors.ts";
+
+// errno values the socket calls below react to (errors.ts keeps the daemon-wide ones).
+const EINTR_NUMBER = 4;
+const EAGAIN_NUMBER = 11;
 
 /** The host architecture, or a clear error if we do not know its ABI. */
 export function requireSupportedArch(): Arch {
@@ -196,4 +213,108 @@ export function lockMutexWithin(mutex: Address, timeoutMs: number): MutexLockOut
     default:
       return fail(call, result);
   }
+}
+
+// --- sockets (the PTP event port's kernel timestamps, multicast) ------------------------------
+
+/** socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0): a non-blocking UDP socket. */
+export function udpSocket(family: number): number {
+  const fd = socketSymbols().socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail("socket", errno(), family === AF_INET6 ? "AF_INET6, SOCK_DGRAM" : "AF_INET, SOCK_DGRAM");
+  return fd;
+}
+
+const intOption = allocateNative(4);
+
+/** setsockopt(fd, level, name, &value, sizeof(int)). `what` names the option in errors. */
+export function setIntSocketOption(fd: number, level: number, name: number, value: number, what: string): void {
+  intOption.view.setInt32(0, value, true);
+  if (socketSymbols().setsockopt(fd, level, name, intOption.address, 4) !== 0) fail("setsockopt", errno(), `${fd}, ${what}`);
+}
+
+/** setsockopt with a structure the caller filled (ip_mreqn, ipv6_mreq...). */
+export function setSocketOptionBytes(fd: number, level: number, name: number, value: NativeBuffer, length: number, what: string): void {
+  if (socketSymbols().setsockopt(fd, level, name, value.address, length) !== 0) fail("setsockopt", errno(), `${fd}, ${what}`);
+}
+
+/** bind(fd, address, length); `what` is the address as text, for the error. */
+export function bindSocket(fd: number, address: NativeBuffer, length: number, what: string): void {
+  if (socketSymbols().bind(fd, address.address, length) !== 0) fail("bind", errno(), `${fd}, ${what}`);
+}
+
+/**
+ * recvmsg(fd, msghdr, MSG_DONTWAIT): the datagram's length, or null when none is waiting
+ * (EAGAIN) or a signal interrupted the call (EINTR). `msghdr` is the address of a struct msghdr
+ * whose buffers the caller keeps alive.
+ */
+export function receiveMessage(fd: number, msghdr: Address): number | null {
+  const n = socketSymbols().recvmsg(fd, msghdr, MSG_DONTWAIT);
+  if (n >= 0) return Number(n);
+  const e = errno();
+  if (e === EAGAIN_NUMBER || e === EINTR_NUMBER) return null;
+  return fail("recvmsg", e, String(fd));
+}
+
+/** poll(fds, count, timeoutMs): how many descriptors are ready; 0 on timeout or EINTR. */
+export function pollDescriptors(pollfds: NativeBuffer, count: number, timeoutMs: number): number {
+  const n = socketSymbols().poll(pollfds.address, BigInt(count), timeoutMs);
+  if (n >= 0) return n;
+  const e = errno();
+  if (e === EINTR_NUMBER) return 0;
+  return fail("poll", e, `${count} descriptors`);
+}
+
+/** eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC): a descriptor another thread can wake poll() with. */
+export function createEventFd(): number {
+  const fd = socketSymbols().eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) fail("eventfd", errno());
+  return fd;
+}
+
+const eventFdWord = allocateNative(8);
+
+/** Adds 1 to an eventfd's counter, making it readable. */
+export function signalEventFd(fd: number): void {
+  eventFdWord.view.setBigUint64(0, 1n, true);
+  if (socketSymbols().write(fd, eventFdWord.address, 8n) !== 8n) fail("write", errno(), `eventfd ${fd}`);
+}
+
+/**
+ * ioctl(fd, SIOCGSTAMPNS, &timespec): the kernel receive time (CLOCK_REALTIME, ns) of the last
+ * datagram read from the socket; null when there is none, with errno's name. The first call on
+ * a socket turns stamping on and answers ENOENT.
+ */
+export function lastReceiveStamp(fd: number, timespec: NativeBuffer): { ns: bigint } | { error: string } {
+  if (socketSymbols().ioctl(fd, BigInt(SIOCGSTAMPNS), timespec.address) === 0) {
+    return { ns: timespec.view.getBigInt64(0, true) * 1_000_000_000n + timespec.view.getBigInt64(8, true) };
+  }
+  return { error: errnoName(errno()) };
+}
+
+/** Every network interface of this namespace (if_nameindex), up or down. */
+export function listInterfaces(): { index: number; name: string }[] {
+  const list = interfaceNameIndex();
+  if (list === null) fail("if_nameindex", errno());
+  return list;
+}
+
+const ifreq = allocateNative(SOCKET_ABI.ifreq.size);
+
+/** The interface's flags (IFF_*) through ioctl(SIOCGIFFLAGS) on any socket `fd`; null if it is gone. */
+export function interfaceFlags(fd: number, name: string): number | null {
+  const r = SOCKET_ABI.ifreq;
+  const bytes = new TextEncoder().encode(name);
+  if (bytes.length >= r.nameBytes) return null;
+  for (let i = 0; i < r.size; i++) ifreq.view.setUint8(i, i < bytes.length ? bytes[i]! : 0);
+  if (socketSymbols().ioctl(fd, BigInt(SIOCGIFFLAGS), ifreq.address) !== 0) {
+    const e = errno();
+    if (errnoName(e) === "ENODEV") return null;
+    fail("ioctl", e, `${fd}, SIOCGIFFLAGS, "${name}"`);
+  }
+  return ifreq.view.getUint16(r.flags, true);
+}
+
+/** if_nametoindex(name), 0 when there is no such interface. */
+export function interfaceIndex(name: string): number {
+  return socketSymbols().if_nametoindex(name) >>> 0;
 }

@@ -53,6 +53,23 @@ export function buildCReader(): Promise<string> {
   return readerBuild;
 }
 
+const programBuilds = new Map<string, Promise<string>>();
+
+/** Build test/c/<name>.c once per test process into test/c/bin/<name> and return its path. */
+export function buildCProgram(name: string): Promise<string> {
+  let build = programBuilds.get(name);
+  if (!build) {
+    build = (async () => {
+      mkdirSync(BIN_DIR, { recursive: true });
+      const output = join(BIN_DIR, name);
+      await compileFile(join(C_DIR, `${name}.c`), output, []);
+      return output;
+    })();
+    programBuilds.set(name, build);
+  }
+  return build;
+}
+
 /** Compile C source text into a fresh temporary directory, run it, and return its stdout. */
 export async function compileAndRun(source: string, name: string): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), `nqptp-${name}-`));

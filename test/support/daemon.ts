@@ -53,6 +53,10 @@ export interface StartOptions {
   /** Listen for PTP on this address only (the simulator sends from another loopback address). */
   ptpAddress?: string;
   env?: Record<string, string>;
+  /** The command to run instead of dist/nqptp (e.g. the arm64 build under qemu-user). */
+  command?: string[];
+  /** How long start-up may take (emulation is slow). */
+  readyTimeoutMs?: number;
 }
 
 async function pump(stream: ReadableStream<Uint8Array>, sink: { text: string }) {
@@ -75,7 +79,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
       "-v",
       ...(options.args ?? []),
     ];
-    const proc = Bun.spawn([binary, ...args], {
+    const proc = Bun.spawn([...(options.command ?? [binary]), ...args], {
       stdin: "ignore",
       stdout: "pipe",
       stderr: "pipe",
@@ -105,7 +109,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
       },
     };
     try {
-      await running.waitForOutput(/serving shared memory interface/);
+      await running.waitForOutput(/serving shared memory interface/, options.readyTimeoutMs);
       return running;
     } catch (error) {
       await proc.exited;

@@ -1,0 +1,258 @@
+// The PTP sockets in this process, on loopback and unprivileged ports: kernel receive stamps on
+// both ports, in both local clocks, through the Worker (event port) and the ioctl (general
+// port); synchronous close; bind errors; the fallbacks.
+
+import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { NqptpError } from "../../src/errors.ts";
+import { startEventReader, workerUrl } from "../../src/net/event-reader.ts";
+import type { ReceivedDatagram } from "../../src/net/event-reader-protocol.ts";
+import { LastDatagramStamper, readClockPair } from "../../src/net/kernel-stamps.ts";
+import { openPtpSockets, type PtpDatagram, type PtpSockets } from "../../src/net/ptp-sockets.ts";
+import { bindTimestampedSocket } from "../../src/net/timestamped-socket.ts";
+import { readClock, type LocalClock } from "../../src/time/clocks.ts";
+
+setDefaultTimeout(20_000);
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function randomPort(): number {
+  return 30000 + Math.floor(Math.random() * 15000) * 2;
+}
+
+async function open(options: { clock?: LocalClock; addresses?: string[]; workerUrl?: URL } = {}) {
+  const received: PtpDatagram[] = [];
+  const errors: string[] = [];
+  for (let attempt = 0; ; attempt++) {
+    const eventPort = randomPort();
+    try {
+      const sockets = await openPtpSockets({
+        eventPort,
+        generalPort: eventPort + 1,
+        addresses: options.addresses ?? ["127.0.0.1"],
+        localClock: options.clock ?? "realtime",
+        readClock,
+        onDatagram: (d) => received.push(d),
+        onError: (role, e) => errors.push(`${role}: ${e.message}`),
+        workerUrl: options.workerUrl,
+        multicastRefreshMs: 0,
+      });
+      cleanups.push(() => sockets.close());
+      return { sockets, eventPort, generalPort: eventPort + 1, received, errors };
+    } catch (error) {
+      if (attempt < 5 && error instanceof NqptpError && error.code === "bind-in-use") continue;
+      throw error;
+    }
+  }
+}
+
+async function sender(hostname = "127.0.0.1") {
+  const socket = await Bun.udpSocket({ hostname });
+  cleanups.push(() => socket.close());
+  return socket;
+}
+
+async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await Bun.sleep(5);
+  }
+}
+
+describe("kernel receive timestamps", () => {
+  for (const clock of ["realtime", "monotonic-raw"] as const) {
+    test(`event (Worker) and general (ioctl) datagrams are stamped by the kernel, ${clock}`, async () => {
+      const { sockets, eventPort, generalPort, received, errors } = await open({ clock });
+      expect(sockets.eventStamping).toBe("worker");
+      const s = await sender();
+      for (let i = 0; i < 5; i++) {
+        const before = readClock(clock);
+        s.send(new Uint8Array([i, 1, 2, 3]), eventPort, "127.0.0.1");
+        s.send(new Uint8Array([i, 4, 5]), generalPort, "127.0.0.1");
+        await until(() => received.length >= 2 * (i + 1));
+        const after = readClock(clock);
+        for (const d of received.slice(-2)) {
+          expect(d.kernelStamp).toBe(true);
+          expect(d.receivedAtNs).toBeGreaterThanOrEqual(before);
+          expect(d.receivedAtNs).toBeLessThanOrEqual(after);
+          expect(d.address).toBe("127.0.0.1");
+          expect(d.port).toBe(s.port);
+        }
+      }
+      const event = received.filter((d) => d.role === "event");
+      expect(event.map((d) => [...d.data])).toEqual([0, 1, 2, 3, 4].map((i) => [i, 1, 2, 3]));
+      expect(Buffer.isBuffer(event[0]!.data)).toBe(true);
+      expect(errors).toEqual([]);
+    });
+  }
+
+  test("datagrams that queue up while the main thread is busy keep their own arrival times", async () => {
+    const { eventPort, received } = await open();
+    const s = await sender();
+    const sentAt: bigint[] = [];
+    // Block this thread for 20 ms between sends: a stamp taken in a data callback would give
+    // all of them the time the loop got free; the Worker's kernel stamps stay 20 ms apart.
+    for (let i = 0; i < 5; i++) {
+      sentAt.push(readClock("realtime"));
+      s.send(new Uint8Array([i]), eventPort, "127.0.0.1");
+      const until20 = performance.now() + 20;
+      while (performance.now() < until20) {
+        // busy
+      }
+    }
+    await until(() => received.length >= 5);
+    received.forEach((d, i) => {
+      expect(d.receivedAtNs - sentAt[i]!).toBeGreaterThanOrEqual(0n);
+      expect(d.receivedAtNs - sentAt[i]!).toBeLessThan(2_000_000n);
+    });
+  });
+
+  test("dual-stack wildcard sockets report IPv4 senders as ::ffff:a.b.c.d and IPv6 senders plainly", async () => {
+    const { eventPort, generalPort, received } = await open({ addresses: [] });
+    const v4 = await sender("127.0.0.1");
+    const v6 = await sender("::1");
+    v4.send(new Uint8Array([4]), eventPort, "127.0.0.1");
+    await until(() => received.length >= 1);
+    v6.send(new Uint8Array([6]), eventPort, "::1");
+    await until(() => received.length >= 2);
+    v4.send(new Uint8Array([4]), generalPort, "127.0.0.1");
+    await until(() => received.length >= 3);
+    v6.send(new Uint8Array([6]), generalPort, "::1");
+    await until(() => received.length >= 4);
+    expect(received.map((d) => [d.role, d.address, d.port, d.kernelStamp])).toEqual([
+      ["event", "::ffff:127.0.0.1", v4.port, true],
+      ["event", "::1", v6.port, true],
+      ["general", "::ffff:127.0.0.1", v4.port, true],
+      ["general", "::1", v6.port, true],
+    ]);
+  });
+
+  test("close() frees the event port before it returns", async () => {
+    const { sockets, eventPort } = await open();
+    sockets.close();
+    const again = await Bun.udpSocket({ hostname: "127.0.0.1", port: eventPort });
+    again.close();
+    sockets.close(); // idempotent
+  });
+
+  test("an event port in use is the same clear error as for Bun's sockets", async () => {
+    const squatter = await Bun.udpSocket({ hostname: "127.0.0.1" });
+    cleanups.push(() => squatter.close());
+    const error = await openPtpSockets({
+      eventPort: squatter.port,
+      generalPort: squatter.port + 1,
+      addresses: ["127.0.0.1"],
+      localClock: "realtime",
+      readClock,
+      onDatagram: () => {},
+      onError: () => {},
+    }).catch((e) => e);
+    expect(error).toBeInstanceOf(NqptpError);
+    expect((error as NqptpError).code).toBe("bind-in-use");
+    expect((error as Error).message).toContain(`127.0.0.1:${squatter.port}`);
+    expect((error as Error).message).toContain("ptp4l");
+  });
+});
+
+describe("fallbacks", () => {
+  test("if the Worker cannot start, the event port falls back to a Bun socket with ioctl stamps, and says so once", async () => {
+    const { sockets, eventPort, received, errors } = await open({ workerUrl: new URL("file:///nonexistent/worker.ts") });
+    expect(sockets.eventStamping).toBe("ioctl");
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain("kernel receive timestamps per datagram are not available");
+    const s = await sender();
+    const before = readClock("realtime");
+    s.send(new Uint8Array([1]), eventPort, "127.0.0.1");
+    await until(() => received.length >= 1);
+    expect(received[0]!.kernelStamp).toBe(true);
+    expect(received[0]!.receivedAtNs).toBeGreaterThanOrEqual(before);
+  });
+
+  test("a stamper whose ioctl is refused reads the clock instead", () => {
+    let reported = "";
+    const stamper = new LastDatagramStamper(-1, "realtime", readClock, (why) => (reported = why));
+    expect(stamper.prime()).toBe("ioctl(SIOCGSTAMPNS) failed with EBADF");
+    expect(stamper.usingKernelStamps).toBe(false);
+    const before = readClock("realtime");
+    expect(stamper.stamp()).toBeGreaterThanOrEqual(before);
+    expect(stamper.softwareStamps).toBe(1);
+    expect(reported).toBe(""); // prime() leaves the reporting to its caller
+  });
+
+  test("ioctl stamps of datagrams read in one batch are the last one's: between arrival and callback", async () => {
+    const stamps: { stamp: bigint; callback: bigint }[] = [];
+    let stamper: LastDatagramStamper | null = null;
+    const socket = await Bun.udpSocket({
+      hostname: "127.0.0.1",
+      socket: {
+        data() {
+          stamps.push({ stamp: stamper!.stamp(), callback: readClock("realtime") });
+        },
+      },
+    });
+    cleanups.push(() => socket.close());
+    stamper = new LastDatagramStamper((socket as unknown as { fd: number }).fd, "realtime");
+    expect(stamper.prime()).toBeNull();
+    const s = await sender();
+    const sentAt = readClock("realtime");
+    // Sent while this thread is busy: Bun reads them together afterwards.
+    for (let i = 0; i < 3; i++) s.send(new Uint8Array([i]), socket.port, "127.0.0.1");
+    const until10 = performance.now() + 10;
+    while (performance.now() < until10) {
+      // busy
+    }
+    await until(() => stamps.length >= 3);
+    for (const { stamp, callback } of stamps) {
+      expect(stamp).toBeGreaterThanOrEqual(sentAt);
+      expect(stamp).toBeLessThanOrEqual(callback);
+    }
+  });
+});
+
+describe("the Worker", () => {
+  test("its script is src/worker.ts in a checkout and beside the executable in a compiled build", () => {
+    expect(workerUrl().pathname.endsWith("/src/worker.ts")).toBe(true);
+    expect(workerUrl("file:///$bunfs/root/nqptp").href).toBe("file:///$bunfs/root/worker.ts");
+  });
+
+  test("drops datagrams beyond its backlog when the main thread falls behind, and says how many", async () => {
+    const port = randomPort();
+    const socket = bindTimestampedSocket({ hostname: "127.0.0.1", port, role: "PTP event port" });
+    const received: ReceivedDatagram[] = [];
+    const errors: string[] = [];
+    const reader = await startEventReader({
+      sockets: [socket],
+      localClock: "realtime",
+      maxBacklog: 10,
+      onDatagram: (d) => received.push(d),
+      onError: (e) => errors.push(e.message),
+    });
+    cleanups.push(() => reader.close());
+    expect(reader.running).toBe(true);
+    const s = await sender();
+    for (let i = 0; i < 50; i++) s.send(new Uint8Array([i]), port, "127.0.0.1");
+    // Keep the main thread from handling anything while the Worker reads all 50.
+    const until100 = performance.now() + 100;
+    while (performance.now() < until100) {
+      // busy
+    }
+    await until(() => errors.length > 0);
+    await Bun.sleep(20);
+    expect(received.length).toBeGreaterThanOrEqual(10);
+    expect(received.length).toBeLessThan(50);
+    const dropped = errors.reduce((n, e) => n + Number(/dropped (\d+)/.exec(e)?.[1] ?? 0), 0);
+    expect(received.length + dropped).toBe(50);
+    reader.close();
+    expect(reader.running).toBe(false);
+  });
+
+  test("clock pairs are tight", () => {
+    for (let i = 0; i < 100; i++) {
+      const p = readClockPair();
+      expect(p.realtimeAfterNs - p.realtimeBeforeNs).toBeLessThan(1_000_000n);
+    }
+  });
+});
