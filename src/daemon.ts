@@ -14,6 +14,7 @@ import {
   type TrackerEvent,
   type TrackerState,
 } from "./clock/tracker.ts";
+import { formatClockId } from "./clock/effects.ts";
 import { encodeStatusReport, isStatusRequest } from "./control/status.ts";
 import { NqptpError } from "./errors.ts";
 import { VERSION } from "./version.ts";
@@ -49,6 +50,8 @@ export interface DaemonDeps {
   logger: Logger;
   /** Reads the interface's local clock; tests may substitute. */
   now?: (clock: LocalClock) => bigint;
+  /** One line saying who is master, whenever that changes (systemd's STATUS=). */
+  onStatus?: (status: string) => void;
 }
 
 const SHM_RETRY_MS = 50;
@@ -104,8 +107,18 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
   let busySince: number | null = null;
 
   let ownerDeadSeen = 0;
+  let statusKey = "";
   const publish = (record: Published) => {
     pending = null;
+    const key = record ? `${record.clockId}@${record.ip}` : "";
+    if (key !== statusKey) {
+      statusKey = key;
+      deps.onStatus?.(
+        record
+          ? `master ${formatClockId(record.clockId)}${record.ip ? ` at ${record.ip}` : ""}; interface ${options.interfaceVersion} at ${options.shmName}`
+          : `no master; interface ${options.interfaceVersion} at ${options.shmName}`,
+      );
+    }
     const outcome = shm.publish(record);
     if (shm.recoveredOwnerDead !== ownerDeadSeen) {
       ownerDeadSeen = shm.recoveredOwnerDead;

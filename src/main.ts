@@ -4,6 +4,7 @@ import { helpText, planFromArgs } from "./cli.ts";
 import { startDaemon, type Daemon } from "./daemon.ts";
 import { NqptpError } from "./errors.ts";
 import { createLogger } from "./log.ts";
+import { createNotifier } from "./systemd/notify.ts";
 import { versionLine } from "./version.ts";
 
 /** Subcommands run and exit; without one, the daemon runs. */
@@ -32,10 +33,30 @@ async function main(rawArgs: string[]): Promise<number | "running"> {
   }
 
   const logger = createLogger({ verbosity: plan.options.verbosity });
-  let daemon: Daemon;
+  const log = logger.withTag("nqptp");
+  const notifier = createNotifier({ warn: (message) => log.warn(message) });
+
+  // Handlers go in before anything is created, so a signal during start-up still cleans up.
+  let daemon: Daemon | null = null;
+  let stopRequested: string | null = null;
+  const shutdown = (signal: string) => {
+    if (!daemon) {
+      stopRequested = signal;
+      return;
+    }
+    log.info(`${signal} received, shutting down`);
+    notifier.stopping();
+    daemon.stop();
+    notifier.close();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+
   try {
-    daemon = await startDaemon(plan.options, { logger });
+    daemon = await startDaemon(plan.options, { logger, onStatus: (text) => notifier.status(text) });
   } catch (error) {
+    notifier.close();
     if (error instanceof NqptpError) {
       logger.error(error.message);
       return error.exitStatus;
@@ -43,21 +64,20 @@ async function main(rawArgs: string[]): Promise<number | "running"> {
     logger.error(`could not start: ${(error as Error).stack ?? error}`);
     return 70; // EX_SOFTWARE
   }
+  if (stopRequested) shutdown(stopRequested);
 
-  const shutdown = (signal: string) => {
-    logger.withTag("nqptp").info(`${signal} received, shutting down`);
-    daemon.stop();
-    process.exit(0);
-  };
-  process.on("SIGINT", () => shutdown("SIGINT"));
-  process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("uncaughtException", (error) => {
     // The shell catches what it expects; anything else is a bug. Leave cleanly so systemd
     // restarts us with a fresh region rather than running on in an unknown state.
     logger.error(`fatal: ${error.stack ?? error}`);
-    daemon.stop();
+    notifier.stopping();
+    daemon?.stop();
     process.exit(70);
   });
+
+  notifier.ready(`serving interface ${plan.options.interfaceVersion} at ${plan.options.shmName}; no master yet`);
+  const watchdogMs = notifier.startWatchdog();
+  if (watchdogMs !== null) log.debug(`petting the systemd watchdog every ${watchdogMs} ms`);
   return "running";
 }
 

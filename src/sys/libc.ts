@@ -108,6 +108,8 @@ const SOCKET_SYMBOLS = {
   read: { args: ["i32", "ptr", "u64"], returns: "i64" },
   write: { args: ["i32", "ptr", "u64"], returns: "i64" },
   if_nametoindex: { args: ["cstring"], returns: "u32" },
+  // ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
+  sendto: { args: ["i32", "ptr", "u64", "i32", "ptr", "u32"], returns: "i64" },
   if_nameindex: { args: [], returns: "ptr" },
   if_freenameindex: { args: ["ptr"], returns: "void" },
 } as const;

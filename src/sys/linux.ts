@@ -100,6 +100,7 @@ export const STAT_BUFFER_BYTES = 256;
 // x86_64 and aarch64; test/net/socket-abi.test.ts checks each against the C compiler.
 
 // <sys/socket.h>
+export const AF_UNIX = 1;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const SOCK_DGRAM = 2;

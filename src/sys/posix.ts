@@ -18,7 +18,7 @@ import {
   type Arch,
   type NativeBuffer,
 } from "./libc.ts";
-import { EBUSY, ENOTRECOVERABLE, EOWNERDEAD, ETIMEDOUT, SysError, errnoName } from "./errors.ts";
+import { EBUSY, EINVAL, ENOTRECOVERABLE, EOWNERDEAD, ETIMEDOUT, SysError, errnoName } from "./errors.ts";
 import {
   CLOCK_REALTIME,
   MUTEXATTR_BYTES,
@@ -28,6 +28,7 @@ import {
   TIMESPEC_BYTES,
   statLayout,
   AF_INET6,
+  AF_UNIX,
   EFD_CLOEXEC,
   EFD_NONBLOCK,
   MSG_DONTWAIT,
@@ -317,4 +318,39 @@ export function interfaceFlags(fd: number, name: string): number | null {
 /** if_nametoindex(name), 0 when there is no such interface. */
 export function interfaceIndex(name: string): number {
   return socketSymbols().if_nametoindex(name) >>> 0;
+}
+
+// --- unix datagrams (sd_notify) ----------------------------------------------------------------
+
+/** socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0) */
+export function unixDatagramSocket(): number {
+  const fd = socketSymbols().socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail("socket", errno(), "AF_UNIX, SOCK_DGRAM");
+  return fd;
+}
+
+/** struct sockaddr_un: sa_family_t (u16) then sun_path[108]. */
+const SOCKADDR_UN_BYTES = 110;
+const MSG_NOSIGNAL = 0x4000;
+const MAX_UNIX_DATAGRAM = 4096;
+// Allocated once and used by sendToUnix below, which keeps them reachable.
+const unixAddress = allocateNative(SOCKADDR_UN_BYTES);
+const unixPayload = allocateNative(MAX_UNIX_DATAGRAM);
+
+/**
+ * sendto(fd, data, AF_UNIX address) with MSG_NOSIGNAL. `path` is sun_path's content: a file path,
+ * or for Linux's abstract namespace a leading NUL and the name (no terminator).
+ */
+export function sendToUnix(fd: number, path: Uint8Array, data: Uint8Array, what: string): void {
+  if (path.byteLength >= SOCKADDR_UN_BYTES - 2) fail("sendto", EINVAL, `${what}: path too long`);
+  if (data.byteLength > MAX_UNIX_DATAGRAM) fail("sendto", EINVAL, `${what}: ${data.byteLength} bytes is too long`);
+  const address = new Uint8Array(unixAddress.buffer);
+  address.fill(0);
+  unixAddress.view.setUint16(0, AF_UNIX, true);
+  address.set(path, 2);
+  const abstract = path[0] === 0;
+  const length = 2 + path.byteLength + (abstract ? 0 : 1);
+  new Uint8Array(unixPayload.buffer).set(data);
+  const sent = socketSymbols().sendto(fd, unixPayload.address, BigInt(data.byteLength), MSG_NOSIGNAL, unixAddress.address, length);
+  if (sent < 0n) fail("sendto", errno(), what);
 }
