@@ -25,7 +25,9 @@ import { openPtpSockets, type PtpDatagram, type PtpSockets } from "./net/ptp-soc
 import { bindUdp, type BoundSocket } from "./net/udp.ts";
 import { decode } from "./ptp/decode.ts";
 import { encodeAnnounce } from "./ptp/encode.ts";
+import { layoutFor } from "./shm/layouts.ts";
 import { openShm, type ShmWriter } from "./shm/writer.ts";
+import { HOST_ARCH } from "./sys/linux.ts";
 import { readClock, type LocalClock } from "./time/clocks.ts";
 import { LogRateLimiter, suppressedSuffix } from "./util/rate-limit.ts";
 
@@ -60,15 +62,14 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
   const log = deps.logger.withTag("nqptp");
   const now = deps.now ?? readClock;
 
-  let shm: ShmWriter;
-  try {
-    shm = openShm({ name: options.shmName, version: options.interfaceVersion });
-  } catch (error) {
-    throw error instanceof NqptpError
-      ? error
-      : new NqptpError("shm", `shared memory ${options.shmName}: ${(error as Error).message}`, { cause: error });
+  // The ports come first: holding them proves no other nqptp serves these ports, and only then is
+  // the shared memory ours to create (or to take over after a crash of ours). Opening the region
+  // first would let a second instance that fails to bind remove the first one's region on exit.
+  if (HOST_ARCH === null) {
+    throw new NqptpError("unsupported-platform", `nqptp lays out shared memory for x86_64 and arm64 Linux, not ${process.arch}`);
   }
-  const localClock = shm.layout.localClock;
+  const localClock = layoutFor(options.interfaceVersion, HOST_ARCH).localClock;
+  let shm: ShmWriter | null = null;
 
   const sockets: BoundSocket[] = [];
   const timers = new Set<ReturnType<typeof setTimeout>>();
@@ -87,7 +88,6 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
   let wrongFormWarned = false;
 
   if (!isTrackerInterfaceVersion(options.interfaceVersion)) {
-    shm.close();
     throw new NqptpError("usage", `interface version ${options.interfaceVersion} is not available in this build`);
   }
   let state: TrackerState = createTracker({
@@ -110,6 +110,7 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
   let statusKey = "";
   const publish = (record: Published) => {
     pending = null;
+    if (!shm) return;
     const key = record ? `${record.clockId}@${record.ip}` : "";
     if (key !== statusKey) {
       statusKey = key;
@@ -195,6 +196,9 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
   const clockLog = deps.logger.withTag("clock");
 
   const dispatch = (event: TrackerEvent, nowNs: bigint) => {
+    // Until the region exists (the first milliseconds of start-up) there is nowhere to publish:
+    // the tracker must not believe it published.
+    if (!shm) return;
     try {
       const result = reduce(state, event, nowNs);
       state = result.state;
@@ -338,7 +342,7 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
         // already closed
       }
     }
-    shm.close();
+    shm?.close();
   };
 
   try {
@@ -362,6 +366,14 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
       });
       sockets.push(bound);
     }
+    try {
+      shm = openShm({ name: options.shmName, version: options.interfaceVersion });
+    } catch (error) {
+      throw error instanceof NqptpError
+        ? error
+        : new NqptpError("shm", `shared memory ${options.shmName}: ${(error as Error).message}`, { cause: error });
+    }
+    if (shm.reusedStaleRegion) log.warn(`replaced a stale ${shm.path} left by an earlier run of ours`);
   } catch (error) {
     closeAll();
     throw error;

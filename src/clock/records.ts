@@ -86,12 +86,14 @@ export function newRecord(ip: string, isTimingPeer: boolean, lastHeardNs: bigint
 /**
  * The record with clockIdentity set. A different clock at the same address (another device got
  * the address, or the sender restarted with a new identity) starts from nothing: none of the old
- * clock's announces, samples or pairing state describe the new one.
+ * clock's announces, samples or pairing state describe the new one. Except the wake-up state:
+ * it belongs to the address we send to, and resetting it would let a spoofer that changes
+ * identity with every Announce make us answer each one (a reflector aimed at the real device).
  */
 export function withClockIdentity(record: ClockRecord, clockIdentity: bigint): ClockRecord {
   if (record.clockIdentity === clockIdentity) return record;
   if (record.clockIdentity === null) return { ...record, clockIdentity };
-  return { ...newRecord(record.ip, record.isTimingPeer, record.lastHeardNs), clockIdentity };
+  return { ...newRecord(record.ip, record.isTimingPeer, record.lastHeardNs), clockIdentity, wake: record.wake };
 }
 
 /** The ring with `sample` appended, dropping the oldest beyond `capacity`. A new array. */

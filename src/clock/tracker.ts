@@ -414,10 +414,15 @@ function onTimingPeers(d: Draft, addresses: readonly string[]): void {
     // An inert record: a timing peer we have not heard yet.
     records.set(ip, newRecord(ip, true, null));
   }
+  const changed = peers.length !== d.peers.length || peers.some((ip, i) => ip !== d.peers[i]);
   d.peers = peers;
   // Records that just stopped being peers may be past their time (or never heard at all).
   sweep(d);
-  d.limitedLog("peers", "info", peers.length === 0 ? "timing peer list cleared" : `timing peer list: ${peers.join(", ")}`);
+  if (changed) {
+    d.limitedLog("peers", "info", peers.length === 0 ? "timing peer list cleared" : `timing peer list: ${peers.join(", ")}`);
+  } else {
+    d.limitedLog("peers", "debug", "timing peer list unchanged");
+  }
   reselectMaster(d);
 }
 

@@ -2,7 +2,7 @@
 // reads the shared memory the way a client does.
 
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { monotonicRawNs, realtimeNs } from "../../src/time/clocks.ts";
 import { startPtpMaster, type PtpMaster } from "../support/ptp-master.ts";
 import { compiledBinary, startDaemon, type RunningDaemon } from "../support/daemon.ts";
@@ -69,6 +69,26 @@ describe("command line", () => {
     expect(err).toContain("ptp4l");
     expect(existsSync("/dev/shm/nqptp-e2e-inuse")).toBe(false);
   });
+});
+
+test("a second nqptp on the same ports and name fails without touching the first one's region", async () => {
+  const first = await daemon();
+  const before = statSync(`/dev/shm${first.shmName}`).ino;
+  const second = Bun.spawn(
+    [
+      await compiledBinary(),
+      `--shm-name=${first.shmName}`,
+      `--event-port=${first.ports.event}`,
+      `--general-port=${first.ports.general}`,
+      `--control-port=${first.ports.control}`,
+      "--ptp-address=127.0.0.1",
+    ],
+    { stdout: "pipe", stderr: "pipe" },
+  );
+  expect(await second.exited).toBe(69);
+  expect(statSync(`/dev/shm${first.shmName}`).ino).toBe(before);
+  expect((await readShm(first.shmName, 5)).version).toBe(5);
+  expect(first.proc.exitCode).toBeNull();
 });
 
 describe("a master in the timing peer list", () => {

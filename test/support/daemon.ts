@@ -1,7 +1,7 @@
 // Starts the compiled daemon (dist/nqptp) on unprivileged ports with a unique shared memory
 // name, and collects what it logs. Builds the binary first if this checkout has none.
 
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 
@@ -105,7 +105,10 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
       },
       async stop(signal = "SIGTERM") {
         if (proc.exitCode === null) proc.kill(signal);
-        return await proc.exited;
+        const code = await proc.exited;
+        // A killed daemon cannot remove its region; tests must not leave them behind.
+        if (signal === "SIGKILL") rmSync(`/dev/shm${shmName}`, { force: true });
+        return code;
       },
     };
     try {

@@ -51,11 +51,18 @@ function toTimestamp(ns: bigint) {
 
 export async function startPtpMaster(options: MasterOptions): Promise<PtpMaster> {
   const received: ReceivedAnnounce[] = [];
-  const event = await Bun.udpSocket({ hostname: options.address, port: options.eventPort });
+  // A daemon that stops while we still send answers with ICMP port unreachable (ECONNREFUSED on
+  // the next send): expected in tests, not an error of theirs.
+  const ignoreRefused = (...args: unknown[]) => {
+    const error = args.find((a) => a instanceof Error) as (Error & { code?: string }) | undefined;
+    if (error && error.code !== "ECONNREFUSED") console.error(`ptp master simulator: ${error.message}`);
+  };
+  const event = await Bun.udpSocket({ hostname: options.address, port: options.eventPort, socket: { error: ignoreRefused } });
   const general = await Bun.udpSocket({
     hostname: options.address,
     port: options.generalPort,
     socket: {
+      error: ignoreRefused,
       data(_s, data, fromPort) {
         const result = decode(data);
         if (result.ok && result.message.kind === "announce") received.push({ announce: result.message, fromPort, atMs: performance.now() });
