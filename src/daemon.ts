@@ -58,6 +58,12 @@ export interface DaemonDeps {
 
 const SHM_RETRY_MS = 50;
 
+const STAMPING: Record<PtpSockets["eventStamping"], string> = {
+  worker: "by the kernel",
+  ioctl: "by the kernel, per batch",
+  callback: "in JavaScript",
+};
+
 export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Promise<Daemon> {
   const log = deps.logger.withTag("nqptp");
   const now = deps.now ?? readClock;
@@ -382,7 +388,8 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
   log.info(
     `serving shared memory interface ${options.interfaceVersion} at ${options.shmName} (${localClock} clock); ` +
       `PTP on ${options.ptpAddresses.length ? options.ptpAddresses.join(",") : "all addresses"} ports ` +
-      `${options.eventPort}/${options.generalPort}; control on ${options.controlAddresses.join(",")} port ${options.controlPort}`,
+      `${options.eventPort}/${options.generalPort} (Sync stamped ${STAMPING[ptp!.eventStamping]}); ` +
+      `control on ${options.controlAddresses.join(",")} port ${options.controlPort}`,
   );
 
   return {
