@@ -5,6 +5,7 @@
 // title and are skipped otherwise; CI runs as root. Network traffic stays on loopback or inside
 // network namespaces these tests create and delete.
 
+import { spawnCollecting as spawnCollectingProcess, type CollectedProcess } from "../support/process.ts";
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chownSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -77,45 +78,14 @@ async function publishedMaster(options: Parameters<typeof startDaemon>[0] = {}) 
 }
 
 /** Any command line (under `ip netns exec`, setpriv, …), its output collected. */
-interface Running {
-  proc: ReturnType<typeof Bun.spawn>;
-  output(): string;
-  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>;
-  exited(timeoutMs?: number): Promise<number>;
-}
 
-function spawnCollecting(argv: string[]): Running {
-  const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
-  const sink = { text: "" };
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) sink.text += decoder.decode(chunk, { stream: true });
-  };
-  const pumped = Promise.all([pump(proc.stdout), pump(proc.stderr)]);
+function spawnCollecting(argv: string[]): CollectedProcess {
+  const child = spawnCollectingProcess(argv);
   cleanups.push(async () => {
-    if (proc.exitCode === null) proc.kill("SIGKILL");
-    await proc.exited;
+    if (child.proc.exitCode === null) child.proc.kill("SIGKILL");
+    await child.proc.exited;
   });
-  return {
-    proc,
-    output: () => sink.text,
-    async waitForOutput(pattern, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (Date.now() < deadline) {
-        if (pattern.test(sink.text)) return;
-        if (proc.exitCode !== null) break;
-        await Bun.sleep(10);
-      }
-      throw new Error(`output did not match ${pattern} (exit ${proc.exitCode}):\n${sink.text}`);
-    },
-    async exited(timeoutMs = 10_000) {
-      const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
-      const code = await proc.exited;
-      clearTimeout(timer);
-      await pumped;
-      return code;
-    },
-  };
+  return child;
 }
 
 function run(argv: string[]): string {

@@ -6,6 +6,7 @@
 // Inside the namespace: the daemon on 127.0.0.1, the PTP master simulator on 127.0.0.2, both on
 // 319/320. /dev/shm is shared with the host, so the C reader reads the region from here.
 
+import { spawnCollecting as spawnCollectingProcess, type CollectedProcess } from "../support/process.ts";
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { accessSync, constants, copyFileSync, existsSync, mkdtempSync, chmodSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -65,45 +66,14 @@ async function binaryForNobody(): Promise<string> {
   return copy;
 }
 
-interface Proc {
-  proc: ReturnType<typeof Bun.spawn>;
-  output(): string;
-  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>;
-  exited(): Promise<number>;
-}
 
-function spawnCollecting(argv: string[], env: Record<string, string> = {}): Proc {
-  const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", ...env } });
-  const sink = { text: "" };
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) sink.text += decoder.decode(chunk, { stream: true });
-  };
-  const pumped = Promise.all([pump(proc.stdout), pump(proc.stderr)]);
+function spawnCollecting(argv: string[], env: Record<string, string> = {}): CollectedProcess {
+  const child = spawnCollectingProcess(argv, env);
   cleanups.push(async () => {
-    if (proc.exitCode === null) proc.kill("SIGKILL");
-    await proc.exited;
+    if (child.proc.exitCode === null) child.proc.kill("SIGKILL");
+    await child.proc.exited;
   });
-  return {
-    proc,
-    output: () => sink.text,
-    async waitForOutput(pattern, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (Date.now() < deadline) {
-        if (pattern.test(sink.text)) return;
-        if (proc.exitCode !== null) break;
-        await Bun.sleep(10);
-      }
-      throw new Error(`output did not match ${pattern} (exit ${proc.exitCode}):\n${sink.text}`);
-    },
-    async exited() {
-      const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
-      const code = await proc.exited;
-      clearTimeout(timer);
-      await pumped;
-      return code;
-    },
-  };
+  return child;
 }
 
 const asNobody = (caps: "net_bind_service" | "none") =>

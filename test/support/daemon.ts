@@ -4,6 +4,7 @@
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { spawnCollecting } from "./process.ts";
 
 export const ROOT = join(import.meta.dir, "..", "..");
 export const BINARY = join(ROOT, "dist", "nqptp");
@@ -59,11 +60,6 @@ export interface StartOptions {
   readyTimeoutMs?: number;
 }
 
-async function pump(stream: ReadableStream<Uint8Array>, sink: { text: string }) {
-  const decoder = new TextDecoder();
-  for await (const chunk of stream) sink.text += decoder.decode(chunk, { stream: true });
-}
-
 export async function startDaemon(options: StartOptions = {}): Promise<RunningDaemon> {
   const binary = await compiledBinary();
   for (let attempt = 0; ; attempt++) {
@@ -79,30 +75,14 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
       "-v",
       ...(options.args ?? []),
     ];
-    const proc = Bun.spawn([...(options.command ?? [binary]), ...args], {
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...process.env, NO_COLOR: "1", ...options.env },
-    });
-    const sink = { text: "" };
-    void pump(proc.stdout, sink);
-    void pump(proc.stderr, sink);
+    const child = spawnCollecting([...(options.command ?? [binary]), ...args], options.env);
+    const proc = child.proc;
     const running: RunningDaemon = {
       proc,
       ports,
       shmName,
-      output: () => sink.text,
-      async waitForOutput(pattern, timeoutMs = 10_000) {
-        const deadline = Date.now() + timeoutMs;
-        while (Date.now() < deadline) {
-          const match = sink.text.match(pattern);
-          if (match) return match[0];
-          if (proc.exitCode !== null) break;
-          await Bun.sleep(20);
-        }
-        throw new Error(`daemon output did not match ${pattern} (exit ${proc.exitCode}):\n${sink.text}`);
-      },
+      output: child.output,
+      waitForOutput: child.waitForOutput,
       async stop(signal = "SIGTERM") {
         if (proc.exitCode === null) proc.kill(signal);
         const code = await proc.exited;
