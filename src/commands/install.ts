@@ -21,7 +21,7 @@ import {
 import { basename, dirname, join, resolve } from "node:path";
 import unitTemplate from "../../nqptp.service" with { type: "text" };
 import { VERSION } from "../version.ts";
-import { installHelp, parseInstallArgs, parseUninstallArgs, uninstallHelp, type InstallOptions, type UninstallOptions } from "./install-args.ts";
+import { installHelp, parseInstallArgs, parseUninstallArgs, uninstallHelp, type ArgsPlan, type InstallOptions, type UninstallOptions } from "./install-args.ts";
 import {
   BINARY_MODE,
   EXIT,
@@ -197,22 +197,32 @@ function errorText(error: unknown): string {
 // ---------------------------------------------------------------------------------------------
 // install
 
-export async function runInstall(args: string[], out: Io = io): Promise<number> {
-  const parsed = parseInstallArgs(args);
+/** Parses, answers --help, and turns an unexpected failure into an I/O error status. */
+async function runSubcommand<O>(
+  name: string,
+  parsed: ArgsPlan<O>,
+  help: () => Promise<string>,
+  body: (options: O) => Promise<number>,
+  out: Io,
+): Promise<number> {
   if (parsed.kind === "help") {
-    out.out(await installHelp());
+    out.out(await help());
     return EXIT.ok;
   }
   if (parsed.kind === "error") {
-    out.err(`nqptp install: ${parsed.message}\nTry "nqptp install --help".`);
+    out.err(`nqptp ${name}: ${parsed.message}\nTry "nqptp ${name} --help".`);
     return EXIT.usage;
   }
   try {
-    return await install(parsed.options, out);
+    return await body(parsed.options);
   } catch (error) {
-    out.err(`nqptp install: ${errorText(error)}`);
+    out.err(`nqptp ${name}: ${errorText(error)}`);
     return EXIT.ioError;
   }
+}
+
+export async function runInstall(args: string[], out: Io = io): Promise<number> {
+  return runSubcommand("install", parseInstallArgs(args), installHelp, (options) => install(options, out), out);
 }
 
 async function install(options: InstallOptions, out: Io): Promise<number> {
@@ -337,21 +347,7 @@ async function install(options: InstallOptions, out: Io): Promise<number> {
 // uninstall
 
 export async function runUninstall(args: string[], out: Io = io): Promise<number> {
-  const parsed = parseUninstallArgs(args);
-  if (parsed.kind === "help") {
-    out.out(await uninstallHelp());
-    return EXIT.ok;
-  }
-  if (parsed.kind === "error") {
-    out.err(`nqptp uninstall: ${parsed.message}\nTry "nqptp uninstall --help".`);
-    return EXIT.usage;
-  }
-  try {
-    return await uninstall(parsed.options, out);
-  } catch (error) {
-    out.err(`nqptp uninstall: ${errorText(error)}`);
-    return EXIT.ioError;
-  }
+  return runSubcommand("uninstall", parseUninstallArgs(args), uninstallHelp, (options) => uninstall(options, out), out);
 }
 
 async function uninstall(options: UninstallOptions, out: Io): Promise<number> {
