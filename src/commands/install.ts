@@ -221,6 +221,14 @@ async function runSubcommand<O>(
   }
 }
 
+/** systemctl daemon-reload, saying what happened; false when it failed. */
+function reloadSystemd(command: string, out: Io): boolean {
+  const result = run(["systemctl", "daemon-reload"]);
+  if (result.ok) out.out("systemd: reloaded (systemctl daemon-reload)");
+  else out.err(`nqptp ${command}: systemctl daemon-reload failed (${result.reason}): ${result.output}`);
+  return result.ok;
+}
+
 export async function runInstall(args: string[], out: Io = io): Promise<number> {
   return runSubcommand("install", parseInstallArgs(args), installHelp, (options) => install(options, out), out);
 }
@@ -329,15 +337,9 @@ async function install(options: InstallOptions, out: Io): Promise<number> {
         }
         break;
       }
-      case "daemon-reload": {
-        const result = run(["systemctl", "daemon-reload"]);
-        if (result.ok) out.out("systemd: reloaded (systemctl daemon-reload)");
-        else {
-          out.err(`nqptp install: systemctl daemon-reload failed (${result.reason}): ${result.output}`);
-          status = EXIT.osError;
-        }
+      case "daemon-reload":
+        if (!reloadSystemd("install", out)) status = EXIT.osError;
         break;
-      }
     }
   }
   return status;
@@ -398,15 +400,9 @@ async function uninstall(options: UninstallOptions, out: Io): Promise<number> {
           if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
         }
         break;
-      case "daemon-reload": {
-        const result = run(["systemctl", "daemon-reload"]);
-        if (result.ok) out.out("systemd: reloaded (systemctl daemon-reload)");
-        else {
-          out.err(`nqptp uninstall: systemctl daemon-reload failed (${result.reason}): ${result.output}`);
-          status = EXIT.osError;
-        }
+      case "daemon-reload":
+        if (!reloadSystemd("uninstall", out)) status = EXIT.osError;
         break;
-      }
     }
   }
   return status;
