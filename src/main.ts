@@ -66,14 +66,16 @@ async function main(rawArgs: string[]): Promise<number | "running"> {
   }
   if (stopRequested) shutdown(stopRequested);
 
-  process.on("uncaughtException", (error) => {
+  const fatal = (error: unknown) => {
     // The shell catches what it expects; anything else is a bug. Leave cleanly so systemd
     // restarts us with a fresh region rather than running on in an unknown state.
-    logger.error(`fatal: ${error.stack ?? error}`);
+    logger.error(`fatal: ${(error as Error)?.stack ?? String(error)}`);
     notifier.stopping();
     daemon?.stop();
     process.exit(70);
-  });
+  };
+  process.on("uncaughtException", fatal);
+  process.on("unhandledRejection", fatal);
 
   notifier.ready(`serving interface ${plan.options.interfaceVersion} at ${plan.options.shmName}; no master yet`);
   const watchdogMs = notifier.startWatchdog();
