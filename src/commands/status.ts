@@ -126,28 +126,39 @@ function readConsistent(path: string): Uint8Array {
   return previous;
 }
 
-async function askDaemon(address: string, port: number, timeoutMs = 1000): Promise<{ snapshot: { records: ClockRow[] } } | null> {
-  return new Promise(async (resolve) => {
-    const socket = await Bun.udpSocket({
-      hostname: address.includes(":") ? "::1" : "127.0.0.1",
+type DaemonAnswer = { snapshot: { records: ClockRow[] } };
+
+/** Sends STATUS to the daemon's control port; the parsed answer, or why there is none. */
+async function askDaemon(address: string, port: number, timeoutMs = 1000): Promise<DaemonAnswer | { error: string }> {
+  let settle: (answer: DaemonAnswer | { error: string }) => void = () => {};
+  const answered = new Promise<DaemonAnswer | { error: string }>((resolve) => (settle = resolve));
+  let socket: Bun.udp.Socket<"buffer">;
+  try {
+    socket = await Bun.udpSocket({
+      hostname: address.includes(":") ? "::" : "0.0.0.0",
       socket: {
         data(_s, data) {
-          clearTimeout(timer);
-          socket.close();
           try {
-            resolve(JSON.parse(new TextDecoder().decode(data)));
+            settle(JSON.parse(new TextDecoder().decode(data)) as DaemonAnswer);
           } catch {
-            resolve(null);
+            settle({ error: "its answer was not the JSON status report" });
           }
         },
       },
     });
-    const timer = setTimeout(() => {
-      socket.close();
-      resolve(null);
-    }, timeoutMs);
+  } catch (error) {
+    return { error: `could not open a socket to ask it: ${(error as Error).message}` };
+  }
+  const timer = setTimeout(() => settle({ error: `no answer within ${timeoutMs / 1000} s: is it running, and is that its control port?` }), timeoutMs);
+  try {
     socket.send(new TextEncoder().encode(STATUS_REQUEST), port, address);
-  });
+    return await answered;
+  } catch (error) {
+    return { error: `could not send the request: ${(error as Error).message}` };
+  } finally {
+    clearTimeout(timer);
+    socket.close();
+  }
 }
 
 export async function runStatus(rawArgs: string[]): Promise<number> {
@@ -192,8 +203,8 @@ export async function runStatus(rawArgs: string[]): Promise<number> {
     let clocks: ClockRow[] | null = null;
     if (parsed.clocks) {
       const answer = await askDaemon(address, port);
-      if (!answer) {
-        process.stderr.write(`no answer from nqptp on ${address}:${port} within 1 s: is it running, and is that its control port?\n`);
+      if ("error" in answer) {
+        process.stderr.write(`no answer from nqptp on ${address}:${port}: ${answer.error}\n`);
         return NOT_RUNNING;
       }
       clocks = answer.snapshot.records;
