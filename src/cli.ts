@@ -74,6 +74,12 @@ export const command = defineCommand({
     description: "Not Quite PTP: publishes the AirPlay master clock's offset in shared memory for Shairport Sync",
   },
   args,
+  // Listed for the help text; src/main.ts dispatches them before these options are parsed.
+  subCommands: {
+    status: defineCommand({ meta: { name: "status", description: "Show the published master (and with --clocks every clock seen)" } }),
+    install: defineCommand({ meta: { name: "install", description: "Install this binary and its systemd unit (root)" } }),
+    uninstall: defineCommand({ meta: { name: "uninstall", description: "Remove what install put in place (root)" } }),
+  },
 });
 
 export type CliPlan =

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { DEFAULTS, planFromArgs } from "../src/cli.ts";
+import { DEFAULTS, helpText, planFromArgs } from "../src/cli.ts";
 
 function run(args: string[]) {
   const plan = planFromArgs(args);
@@ -66,4 +66,11 @@ describe("planFromArgs", () => {
   ])("%j is refused (%s)", (args, message) => {
     expect(error(args)).toContain(message);
   });
+});
+
+test("the help names every option and the subcommands", async () => {
+  const help = await helpText();
+  for (const word of ["--interface-version", "--shm-name", "--control-port", "--control-address", "--event-port", "--general-port", "--ptp-address", "--allow-remote-control", "status", "install", "uninstall"]) {
+    expect(help).toContain(word);
+  }
 });
