@@ -151,7 +151,13 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
     if (retryTimer === null && !stopped) {
       retryTimer = setTimeout(() => {
         retryTimer = null;
-        if (pending && !stopped) publish(pending.record);
+        if (!pending || stopped) return;
+        try {
+          publish(pending.record);
+        } catch (error) {
+          // As in dispatch: a failed write is reported, the daemon goes on.
+          warnLimited("shm:retry", `could not write ${options.shmName}: ${(error as Error).message}`);
+        }
       }, SHM_RETRY_MS);
     }
   };
