@@ -182,20 +182,16 @@ async function senderMain(json: string) {
   process.exit(0);
 }
 
-async function benchMain() {
+export const MASTER_ID = 0x00aa_bbff_fecc_dd01n;
+export const MASTER_OFFSET = 1_234_567_890_123n;
+
+/** dist/nqptp on 127.0.0.1 with the simulator at 127.0.0.2 as its timing peer, told so. */
+export async function startDaemonWithMaster() {
   const { startDaemon } = await import("../test/support/daemon.ts");
   const { startPtpMaster } = await import("../test/support/ptp-master.ts");
-  const { readShm, sendControl, offsetError } = await import("../test/e2e/support.ts");
+  const { sendControl } = await import("../test/e2e/support.ts");
   const { realtimeNs } = await import("../src/time/clocks.ts");
-
-  const seconds = Number(process.argv[2] ?? 60);
-  const rate = Number(process.argv[3] ?? 20_000);
-  const sources = Number(process.argv[4] ?? 1000);
-  const MASTER_ID = 0x00aa_bbff_fecc_dd01n;
-  const MASTER_OFFSET = 1_234_567_890_123n;
-
   const daemon = await startDaemon({ args: [] });
-  const pid = daemon.proc.pid;
   const master = await startPtpMaster({
     address: "127.0.0.2",
     target: "127.0.0.1",
@@ -206,6 +202,18 @@ async function benchMain() {
     clock: realtimeNs,
   });
   await sendControl("T 127.0.0.2\0", daemon.ports.control);
+  return { daemon, master, MASTER_ID, MASTER_OFFSET };
+}
+
+async function benchMain() {
+  const { readShm, offsetError } = await import("../test/e2e/support.ts");
+  const { realtimeNs } = await import("../src/time/clocks.ts");
+
+  const seconds = Number(process.argv[2] ?? 60);
+  const rate = Number(process.argv[3] ?? 20_000);
+  const sources = Number(process.argv[4] ?? 1000);
+  const { daemon, master, MASTER_ID, MASTER_OFFSET } = await startDaemonWithMaster();
+  const pid = daemon.proc.pid;
   const deadline = Date.now() + 10_000;
   let before = await readShm(daemon.shmName, 5);
   while (BigInt(before.clock_id) !== MASTER_ID && Date.now() < deadline) {

@@ -179,26 +179,10 @@ function pureMain(hours: number) {
 }
 
 async function daemonMain(seconds: number, floodRate: number) {
-  const { startDaemon } = await import("../test/support/daemon.ts");
-  const { startPtpMaster } = await import("../test/support/ptp-master.ts");
-  const { readShm, sendControl, offsetError } = await import("../test/e2e/support.ts");
-  const { realtimeNs } = await import("../src/time/clocks.ts");
-  const { cpuTicks, statusField } = await import("./flood.ts");
-  const MASTER_ID = 0x00aa_bbff_fecc_dd01n;
-  const MASTER_OFFSET = 1_234_567_890_123n;
-
-  const daemon = await startDaemon({ args: [] });
+  const { readShm, offsetError } = await import("../test/e2e/support.ts");
+  const { cpuTicks, statusField, startDaemonWithMaster } = await import("./flood.ts");
+  const { daemon, master, MASTER_ID, MASTER_OFFSET } = await startDaemonWithMaster();
   const pid = daemon.proc.pid;
-  const master = await startPtpMaster({
-    address: "127.0.0.2",
-    target: "127.0.0.1",
-    eventPort: daemon.ports.event,
-    generalPort: daemon.ports.general,
-    clockIdentity: MASTER_ID,
-    offsetNs: MASTER_OFFSET,
-    clock: realtimeNs,
-  });
-  await sendControl("T 127.0.0.2\0", daemon.ports.control);
   await Bun.sleep(3000);
   const sender = Bun.spawn(
     [
