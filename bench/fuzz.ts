@@ -4,7 +4,7 @@
 // Run: bun bench/fuzz.ts [datagrams = 1000000] [seed = random] [control per version = 100000]
 // Exit status 1 if any invariant failed; the seed replays the run exactly.
 
-import { ALL_INTERFACE_VERSIONS } from "../src/cli.ts";
+import { INTERFACE_VERSIONS } from "../src/interface-version.ts";
 import { formatFailures, runControlFuzz, runPtpFuzz, settledHeap } from "../test/fuzz/harness.ts";
 
 const count = Number(process.argv[2] ?? 1_000_000);
@@ -38,10 +38,10 @@ for (const [version, t] of Object.entries(ptp.trackers)) {
 }
 
 const heap2 = settledHeap();
-const control = runControlFuzz({ seed: seed + 1, countPerVersion: controlPerVersion, versions: ALL_INTERFACE_VERSIONS });
+const control = runControlFuzz({ seed: seed + 1, countPerVersion: controlPerVersion, versions: INTERFACE_VERSIONS });
 const heap3 = settledHeap();
 console.log(
-  `fuzz control: seed ${seed + 1}, ${control.cases} messages (${controlPerVersion} × interfaces ${ALL_INTERFACE_VERSIONS.join(", ")}) ` +
+  `fuzz control: seed ${seed + 1}, ${control.cases} messages (${controlPerVersion} × interfaces ${INTERFACE_VERSIONS.join(", ")}) ` +
     `in ${(control.elapsedMs / 1000).toFixed(1)} s (${((control.cases / control.elapsedMs) * 1000 / 1000).toFixed(1)}k/s); ` +
     `${control.trackerSteps} tracker steps, records max ${control.maxRecords}; heapUsed ${mb(heap2)} → ${mb(heap3)}; failures ${control.failures.length}`,
 );

@@ -3,13 +3,8 @@
 
 import { defineCommand, parseArgs, renderUsage, type ArgsDef } from "citty";
 import { parseAddress } from "./net/address.ts";
-import type { InterfaceVersion } from "./control/parse.ts";
+import { DEFAULT_INTERFACE_VERSION, INTERFACE_VERSIONS, isInterfaceVersion, type InterfaceVersion } from "./interface-version.ts";
 import { VERSION } from "./version.ts";
-
-/** Interface versions this build can serve (spec section 8). */
-export const SUPPORTED_INTERFACE_VERSIONS: readonly InterfaceVersion[] = [5, 6, 8, 9, 10];
-export const ALL_INTERFACE_VERSIONS: readonly InterfaceVersion[] = [5, 6, 8, 9, 10];
-export const DEFAULT_INTERFACE_VERSION: InterfaceVersion = 5;
 
 export interface DaemonOptions {
   interfaceVersion: InterfaceVersion;
@@ -42,7 +37,7 @@ const args = {
   help: { type: "boolean", alias: ["h"], description: "Show this help" },
   "interface-version": {
     type: "string",
-    valueHint: "5|6|8|9|10",
+    valueHint: INTERFACE_VERSIONS.join("|"),
     description: "Shared memory interface to serve (5: this README's struct)",
     default: String(DEFAULTS.interfaceVersion),
   },
@@ -134,13 +129,10 @@ function parsePort(name: string, value: string): number | string {
 
 export function parseInterfaceVersion(value: string): InterfaceVersion | string {
   const n = Number(value);
-  if (!/^[0-9]+$/.test(value) || !ALL_INTERFACE_VERSIONS.includes(n as InterfaceVersion)) {
-    return `--interface-version must be one of ${ALL_INTERFACE_VERSIONS.join(", ")}, got ${JSON.stringify(value)}`;
+  if (!/^[0-9]+$/.test(value) || !isInterfaceVersion(n)) {
+    return `--interface-version must be one of ${INTERFACE_VERSIONS.join(", ")}, got ${JSON.stringify(value)}`;
   }
-  if (!SUPPORTED_INTERFACE_VERSIONS.includes(n as InterfaceVersion)) {
-    return `--interface-version ${n} is not available in this build (it serves ${SUPPORTED_INTERFACE_VERSIONS.join(", ")})`;
-  }
-  return n as InterfaceVersion;
+  return n;
 }
 
 /** A POSIX shm name: one leading slash, no other, 2-255 characters (shm_open(3)). */

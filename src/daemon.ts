@@ -6,8 +6,6 @@ import type { DaemonOptions } from "./cli.ts";
 import { parseControlMessage, type ControlParseResult } from "./control/parse.ts";
 import {
   createTracker,
-  followsOneClock,
-  isTrackerInterfaceVersion,
   reduce,
   snapshot,
   type TrackerEffect,
@@ -17,6 +15,7 @@ import {
 import { formatClockId } from "./clock/effects.ts";
 import { encodeStatusReport, isStatusRequest } from "./control/status.ts";
 import { NqptpError } from "./errors.ts";
+import { traitsOf } from "./interface-version.ts";
 import { VERSION } from "./version.ts";
 import type { Logger } from "./log.ts";
 import { canonicalSender, parseAddress } from "./net/address.ts";
@@ -93,9 +92,6 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
   let stopped = false;
   let wrongFormWarned = false;
 
-  if (!isTrackerInterfaceVersion(options.interfaceVersion)) {
-    throw new NqptpError("usage", `interface version ${options.interfaceVersion} is not available in this build`);
-  }
   let state: TrackerState = createTracker({
     interfaceVersion: options.interfaceVersion,
     ourClockIdentity: clockIdentityFromHost(),
@@ -317,7 +313,7 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
     if (command.kind === "timing-peers" && command.skipped.length > 0) {
       warnLimited("control:skipped", `timing peer list: skipped malformed address(es) ${command.skipped.join(", ")}`);
     }
-    if (!followsOneClock(options.interfaceVersion)) {
+    if (!traitsOf(options.interfaceVersion).followsOneClock) {
       if (command.kind === "timing-peers") dispatch({ kind: "timing-peers", addresses: command.addresses }, nowNs);
       return;
     }

@@ -22,6 +22,7 @@
 // nowNs and receivedAtNs are both local time of the interface's clock: bookkeeping (last heard,
 // qualification window, wake rate limit, log limits) uses nowNs, offset samples receivedAtNs.
 
+import { INTERFACE_VERSIONS, isInterfaceVersion, traitsOf, type InterfaceVersion } from "../interface-version.ts";
 import type { AnnounceMessage, FollowUpMessage, PtpMessage, SyncMessage } from "../ptp/types.ts";
 import { nsToSecondsForLog, subU64, toI64 } from "../time/ns.ts";
 import { selectMaster, type MasterCandidate } from "./bmc.ts";
@@ -72,11 +73,8 @@ import {
 
 export type { AnnounceFields, LogLevel, PublishedMaster, TrackerEffect } from "./effects.ts";
 
-/** The interface versions the tracker serves: 5, 6 select a master; 8, 9, 10 follow one clock. */
-export type TrackerInterfaceVersion = 5 | 6 | 8 | 9 | 10;
-
 export interface TrackerConfig {
-  interfaceVersion: TrackerInterfaceVersion;
+  interfaceVersion: InterfaceVersion;
   /** Our EUI-64 clock identity, used in waking Announces. */
   ourClockIdentity: bigint;
   maxRecords: number;
@@ -148,21 +146,6 @@ export interface TrackerStep {
   effects: TrackerEffect[];
 }
 
-/** The interface versions this tracker serves (5, 6 select a master; 8–10 follow one clock). */
-export function isTrackerInterfaceVersion(version: number): version is TrackerInterfaceVersion {
-  return version === 5 || version === 6 || version === 8 || version === 9 || version === 10;
-}
-
-/** Versions 8–10 follow the clock the control port names; 5, 6 select one among peers. */
-export function followsOneClock(version: TrackerInterfaceVersion): boolean {
-  return version >= 8;
-}
-
-/** Versions 9, 10 have B/E/P; in 8 the followed clock is active whenever it is followed. */
-export function hasPlayCommands(version: TrackerInterfaceVersion): boolean {
-  return version >= 9;
-}
-
 export function createTracker(options: TrackerOptions): TrackerState {
   const config: TrackerConfig = {
     interfaceVersion: 5,
@@ -177,8 +160,8 @@ export function createTracker(options: TrackerOptions): TrackerState {
     follow: DEFAULT_FOLLOW_RULES,
     ...options,
   };
-  if (!isTrackerInterfaceVersion(config.interfaceVersion)) {
-    throw new Error(`clock tracker: interface version ${String(config.interfaceVersion)} is not 5, 6, 8, 9 or 10`);
+  if (!isInterfaceVersion(config.interfaceVersion)) {
+    throw new Error(`clock tracker: interface version ${String(config.interfaceVersion)} is not one of ${INTERFACE_VERSIONS.join(", ")}`);
   }
   if (!Number.isInteger(config.maxRecords) || config.maxRecords < 1) {
     throw new Error(`clock tracker: maxRecords must be a positive integer, not ${config.maxRecords}`);
@@ -196,7 +179,7 @@ export function createTracker(options: TrackerOptions): TrackerState {
     overflow: { active: false, evicted: 0, dropped: 0 },
     announceSequenceId: 0,
     logLimits: NO_LOG_LIMITS,
-    follow: followsOneClock(config.interfaceVersion) ? NOT_FOLLOWING : null,
+    follow: traitsOf(config.interfaceVersion).followsOneClock ? NOT_FOLLOWING : null,
   };
 }
 
@@ -616,13 +599,13 @@ function onFollow(d: Draft, address: string | null): void {
   // An inert record until the clock speaks, kept (a timing peer) whatever its silence.
   d.putRecord(newRecord(address, true, null));
   d.peers = [address];
-  d.follow = startFollowing(d.follow!, address, d.nowNs, hasPlayCommands(d.config.interfaceVersion), d.config.follow);
+  d.follow = startFollowing(d.follow!, address, d.nowNs, traitsOf(d.config.interfaceVersion).hasPlayCommands, d.config.follow);
   d.limitedLog("follow", "info", `following ${address}`);
 }
 
 function onPlay(d: Draft, kind: "play-begin" | "play-end" | "pause"): void {
   const command = kind === "play-begin" ? "B" : kind === "play-end" ? "E" : "P";
-  if (!hasPlayCommands(d.config.interfaceVersion)) {
+  if (!traitsOf(d.config.interfaceVersion).hasPlayCommands) {
     d.limitedLog("play", "debug", `"${command}" ignored: interface version ${d.config.interfaceVersion} has no play commands`);
     return;
   }

@@ -4,7 +4,7 @@
 import { resolve } from "node:path";
 import { defineCommand, renderUsage, type ArgsDef, type BooleanArgDef, type StringArgDef } from "citty";
 import { parseInterfaceVersion } from "../cli.ts";
-import type { InterfaceVersion } from "../control/parse.ts";
+import type { InterfaceVersion } from "../interface-version.ts";
 
 const rootArg: StringArgDef = {
   type: "string",

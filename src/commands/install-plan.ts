@@ -2,8 +2,7 @@
 // (hashes, what is at the targets, whether systemd runs). Pure: the shell in install.ts carries
 // the actions out, in order, and prints what they say.
 
-import { DEFAULT_INTERFACE_VERSION, SUPPORTED_INTERFACE_VERSIONS } from "../cli.ts";
-import type { InterfaceVersion } from "../control/parse.ts";
+import { DEFAULT_INTERFACE_VERSION, INTERFACE_VERSIONS, type InterfaceVersion } from "../interface-version.ts";
 import { UNIT_MARKER_PREFIX, type ServiceAccount } from "./unit-file.ts";
 
 /** sysexits(3) values the commands exit with. */
@@ -50,7 +49,7 @@ export function interfaceVersionFromShairportVersion(text: string): ShairportVer
   if (smi.length === 1) {
     const tag = smi[0]!;
     const n = Number(tag.slice(3));
-    const version = SUPPORTED_INTERFACE_VERSIONS.find((v) => v === n);
+    const version = INTERFACE_VERSIONS.find((v) => v === n);
     return version === undefined ? { kind: "unsupported-smi", tag } : { kind: "smi", tag, version };
   }
   if (tags.includes("airplay2")) return { kind: "airplay2-without-smi", version: 5 };
@@ -105,7 +104,7 @@ export function chooseInterfaceVersion(given: InterfaceVersion | null, probe: Sh
     case "unsupported-smi":
       return {
         ok: false,
-        message: `${said}: it needs shared memory interface ${reading.tag.slice(3)} (${reading.tag}), which this nqptp does not serve (it serves ${SUPPORTED_INTERFACE_VERSIONS.join(", ")}). Install a newer nqptp, or pass --interface-version to install anyway.`,
+        message: `${said}: it needs shared memory interface ${reading.tag.slice(3)} (${reading.tag}), which this nqptp does not serve (it serves ${INTERFACE_VERSIONS.join(", ")}). Install a newer nqptp, or pass --interface-version to install anyway.`,
       };
     case "conflicting-smi":
       return { ok: false, message: `${said}: it carries ${reading.tags.join(" and ")}; pass --interface-version to choose` };

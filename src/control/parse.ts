@@ -6,16 +6,11 @@
 //                                 "/nqptp B" | "E" | "P"      play began / ended / paused (9+)
 // Shairport Sync ends a message with a NUL; people testing by hand end it with a newline.
 
+import { traitsOf, type InterfaceVersion } from "../interface-version.ts";
 import { parseAddress } from "../net/address.ts";
 
 export const MAX_CONTROL_MESSAGE_BYTES = 4096;
 
-export type InterfaceVersion = 5 | 6 | 8 | 9 | 10;
-export type ControlForm = "seed" | "named";
-
-export function controlFormFor(version: InterfaceVersion): ControlForm {
-  return version >= 8 ? "named" : "seed";
-}
 
 export type ControlCommand =
   /** `T ip…` (seed: the whole timing peer list; named: follow the first address). `T` alone clears. */
@@ -92,7 +87,8 @@ export function parseControlMessage(bytes: Uint8Array, version: InterfaceVersion
   const words = decoded.text.split(/[ \t]+/).filter((w) => w.length > 0);
   if (words.length === 0) return fail("empty", "empty message");
 
-  if (controlFormFor(version) === "seed") {
+  const traits = traitsOf(version);
+  if (traits.controlForm === "seed") {
     const [command, ...rest] = words;
     if (command === "T") return { ok: true, command: parsePeers(rest) };
     if (command!.startsWith("/")) {
@@ -107,7 +103,7 @@ export function parseControlMessage(bytes: Uint8Array, version: InterfaceVersion
   }
   if (command === undefined) return fail("unknown-command", `no command after ${JSON.stringify(excerpt(shmName!))}`);
   if (command === "T") return { ok: true, command: parsePeers(rest), shmName: shmName! };
-  if (version >= 9 && (command === "B" || command === "E" || command === "P")) {
+  if (traits.hasPlayCommands && (command === "B" || command === "E" || command === "P")) {
     if (rest.length > 0) {
       return fail("unexpected-arguments", `"${command}" takes no arguments, got ${JSON.stringify(excerpt(rest.join(" ")))}`);
     }

@@ -5,15 +5,9 @@
 // the system C compiler and compares every offset and size on the machine it runs on.
 // Pure: no FFI, no I/O.
 
+import { traitsOf, type InterfaceVersion, type LayoutKind } from "../interface-version.ts";
 import type { Arch } from "../sys/linux.ts";
 import type { LocalClock } from "../time/clocks.ts";
-
-export type InterfaceVersion = 5 | 6 | 8 | 9 | 10;
-export const INTERFACE_VERSIONS: readonly InterfaceVersion[] = [5, 6, 8, 9, 10];
-
-export function isInterfaceVersion(n: number): n is InterfaceVersion {
-  return (INTERFACE_VERSIONS as readonly number[]).includes(n);
-}
 
 // --- a C type model just big enough for these structs ------------------------------------------
 
@@ -133,19 +127,11 @@ const WITHOUT_FLAGS = struct(
 // Version 10 (Shairport Sync 4.3 and later): no mutex; the record twice.
 const DOUBLE_RECORD = struct(field("version", u16), field("main", struct(...CLOCK_RECORD)), field("secondary", struct(...CLOCK_RECORD)));
 
-interface VersionDeclaration {
-  struct: CType;
-  /** Readers must be able to write a region with a mutex in it (to lock it). */
-  mode: number;
-  localClock: LocalClock;
-}
-
-const DECLARATIONS: Record<InterfaceVersion, VersionDeclaration> = {
-  5: { struct: WITH_FLAGS, mode: 0o666, localClock: "realtime" },
-  6: { struct: WITH_FLAGS, mode: 0o666, localClock: "monotonic-raw" },
-  8: { struct: WITHOUT_FLAGS, mode: 0o666, localClock: "monotonic-raw" },
-  9: { struct: WITHOUT_FLAGS, mode: 0o666, localClock: "monotonic-raw" },
-  10: { struct: DOUBLE_RECORD, mode: 0o644, localClock: "monotonic-raw" },
+/** The C struct of each layout kind; which version uses which is src/interface-version.ts. */
+const STRUCTS: Record<LayoutKind, CType> = {
+  "mutex-with-flags": WITH_FLAGS,
+  "mutex-without-flags": WITHOUT_FLAGS,
+  "double-record": DOUBLE_RECORD,
 };
 
 export interface ShmLayout {
@@ -170,18 +156,17 @@ export function layoutFor(version: InterfaceVersion, arch: Arch): ShmLayout {
   const key = `${version}/${arch}`;
   const cached = cache.get(key);
   if (cached) return cached;
-  const declaration = DECLARATIONS[version];
-  if (!declaration) throw new RangeError(`unknown shared-memory interface version ${version}; known: ${INTERFACE_VERSIONS.join(", ")}`);
+  const traits = traitsOf(version);
   if (!(arch in PTHREAD_MUTEX)) throw new RangeError(`unknown architecture "${arch}"; known: ${Object.keys(PTHREAD_MUTEX).join(", ")}`);
-  const placed = place(declaration.struct, arch, "");
+  const placed = place(STRUCTS[traits.layout], arch, "");
   const mutexField = placed.leaves.find((f) => f.kind === "pthread_mutex_t");
   const layout: ShmLayout = Object.freeze({
     version,
     arch,
     size: placed.size,
     mutex: mutexField ? Object.freeze({ offset: mutexField.offset, size: mutexField.size }) : null,
-    mode: declaration.mode,
-    localClock: declaration.localClock,
+    mode: traits.regionMode,
+    localClock: traits.localClock,
     fields: Object.freeze(placed.leaves.map((f) => Object.freeze(f))),
   });
   cache.set(key, layout);

@@ -2,7 +2,8 @@
 // bytes, the way each generation of client finds its version field) and its record. Pure: bytes in.
 
 import type { Arch } from "../sys/linux.ts";
-import { fieldAt, hasField, INTERFACE_VERSIONS, layoutFor, type InterfaceVersion, type ShmLayout } from "./layouts.ts";
+import { INTERFACE_VERSIONS, type InterfaceVersion } from "../interface-version.ts";
+import { fieldAt, hasField, layoutFor, type ShmLayout } from "./layouts.ts";
 
 export interface RegionRecord {
   version: InterfaceVersion;

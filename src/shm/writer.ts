@@ -7,7 +7,8 @@
 // full barrier. A reader copies the region twice and accepts it when the first copy's `main`
 // equals the second copy's `secondary`.
 
-import { INTERFACE_VERSIONS, fieldAt, isInterfaceVersion, layoutFor, type InterfaceVersion, type ShmLayout } from "./layouts.ts";
+import { INTERFACE_VERSIONS, isInterfaceVersion, type InterfaceVersion } from "../interface-version.ts";
+import { fieldAt, layoutFor, type ShmLayout } from "./layouts.ts";
 import { createRegion, destroyRegion, type MappedRegion } from "./region.ts";
 import { fullMemoryBarrier, memoryAt, offsetAddress, prepareFullMemoryBarrier, HOST_ARCH, type Address } from "../sys/libc.ts";
 import { isSupportedArch, type Arch } from "../sys/linux.ts";

@@ -11,7 +11,8 @@ import {
   scheduleTick,
   startFollowing,
 } from "../../src/clock/follow.ts";
-import { createTracker, isTrackerInterfaceVersion, snapshot } from "../../src/clock/tracker.ts";
+import { createTracker, snapshot } from "../../src/clock/tracker.ts";
+import { isInterfaceVersion } from "../../src/interface-version.ts";
 import { FollowScenario, MS, S, Scenario, US, SimMaster, announce, followUp, other, sync } from "./helpers.ts";
 
 const T0 = 1_000n * S;
@@ -32,10 +33,10 @@ function roundAt(sc: FollowScenario, m: SimMaster, at: bigint) {
 
 describe("interface versions", () => {
   test("5, 6, 8, 9, 10 are served; others are refused", () => {
-    expect([4, 5, 6, 7, 8, 9, 10, 11].filter(isTrackerInterfaceVersion)).toEqual([5, 6, 8, 9, 10]);
+    expect([4, 5, 6, 7, 8, 9, 10, 11].filter(isInterfaceVersion)).toEqual([5, 6, 8, 9, 10]);
     for (const v of [8, 9, 10] as const) expect(createTracker({ ourClockIdentity: 1n, interfaceVersion: v }).follow).toEqual(NOT_FOLLOWING);
     for (const v of [5, 6] as const) expect(createTracker({ ourClockIdentity: 1n, interfaceVersion: v }).follow).toBeNull();
-    expect(() => createTracker({ ourClockIdentity: 1n, interfaceVersion: 7 as never })).toThrow("is not 5, 6, 8, 9 or 10");
+    expect(() => createTracker({ ourClockIdentity: 1n, interfaceVersion: 7 as never })).toThrow("is not one of 5, 6, 8, 9, 10");
   });
 });
 

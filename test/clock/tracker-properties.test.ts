@@ -8,12 +8,12 @@ import { describe, expect, test } from "bun:test";
 import type { PublishedMaster } from "../../src/clock/effects.ts";
 import { followedMaster, isPublishable, validityDeadline } from "../../src/clock/follow.ts";
 import { isCandidate } from "../../src/clock/records.ts";
+import type { InterfaceVersion } from "../../src/interface-version.ts";
 import {
   createTracker,
   reduce,
   type TrackerEffect,
   type TrackerEvent,
-  type TrackerInterfaceVersion,
   type TrackerState,
 } from "../../src/clock/tracker.ts";
 import type { PtpMessage } from "../../src/ptp/types.ts";
@@ -217,7 +217,7 @@ describe("reducer properties, versions 8–10", () => {
     expect(steps).toBeGreaterThan(3_000);
   });
 
-  const cases: [TrackerInterfaceVersion, number, number][] = [
+  const cases: [InterfaceVersion, number, number][] = [
     [8, 2, 32],
     [9, 3, 8],
     [9, 4, 32],

@@ -5,8 +5,8 @@
 //   FUZZ_SEED=12345 bun test test/fuzz      # another seed (both runs use it)
 
 import { describe, expect, test } from "bun:test";
-import { ALL_INTERFACE_VERSIONS } from "../../src/cli.ts";
-import { createTracker, isTrackerInterfaceVersion, reduce, type TrackerInterfaceVersion, type TrackerState } from "../../src/clock/tracker.ts";
+import { INTERFACE_VERSIONS, isInterfaceVersion, type InterfaceVersion } from "../../src/interface-version.ts";
+import { createTracker, reduce, type TrackerState } from "../../src/clock/tracker.ts";
 import { decode } from "../../src/ptp/decode.ts";
 import { formatFailures, OUR_CLOCK_ID, PEER_IP, runControlFuzz, runPtpFuzz, S, settledHeap, shellStep, templates } from "./harness.ts";
 import { createPrng } from "../support/prng.ts";
@@ -18,8 +18,8 @@ const CONTROL_CASES_PER_VERSION = 20_000;
 const HEAP_BOUND = 16 * 1024 * 1024;
 
 // Interface 10 (and 8, 9) are driven when this build's tracker serves them.
-const TRACKER_VERSIONS = [5, 6, 8, 9, 10].filter((v): v is TrackerInterfaceVersion => {
-  if (!isTrackerInterfaceVersion(v)) return false;
+const TRACKER_VERSIONS = [5, 6, 8, 9, 10].filter((v): v is InterfaceVersion => {
+  if (!isInterfaceVersion(v)) return false;
   try {
     createTracker({ interfaceVersion: v, ourClockIdentity: OUR_CLOCK_ID });
     return true;
@@ -66,7 +66,7 @@ describe("fuzz", () => {
 
   test(`${CONTROL_CASES_PER_VERSION} control messages per interface version through parseControlMessage`, () => {
     const heapBefore = settledHeap();
-    const result = runControlFuzz({ seed: SEED + 1, countPerVersion: CONTROL_CASES_PER_VERSION, versions: ALL_INTERFACE_VERSIONS });
+    const result = runControlFuzz({ seed: SEED + 1, countPerVersion: CONTROL_CASES_PER_VERSION, versions: INTERFACE_VERSIONS });
     const heapAfter = settledHeap();
     console.log(
       `control fuzz seed ${SEED + 1}: ${result.cases} messages in ${(result.elapsedMs / 1000).toFixed(1)} s, ` +
@@ -74,7 +74,7 @@ describe("fuzz", () => {
     );
     expect(report("control fuzz", SEED + 1, result.failures)).toBe("");
     expect(result.maxRecords).toBeLessThanOrEqual(32);
-    for (const version of ALL_INTERFACE_VERSIONS) {
+    for (const version of INTERFACE_VERSIONS) {
       for (const kind of ["ok:timing-peers", "error:too-long", "error:empty", "error:not-text", "error:unknown-command", "error:wrong-form"]) {
         expect({ key: `v${version} ${kind}`, seen: (result.outcomes[`v${version} ${kind}`] ?? 0) > 0 }).toEqual({ key: `v${version} ${kind}`, seen: true });
       }

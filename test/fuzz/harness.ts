@@ -16,8 +16,9 @@
 //     type nibbles, huge TLV lengths, splices of two messages, bad nanoseconds, our own clock id;
 //   - plain random bytes.
 
-import { isTrackerInterfaceVersion, reduce, createTracker, type TrackerEvent, type TrackerState } from "../../src/clock/tracker.ts";
-import { controlFormFor, parseControlMessage, MAX_CONTROL_MESSAGE_BYTES, type InterfaceVersion } from "../../src/control/parse.ts";
+import { reduce, createTracker, type TrackerEvent, type TrackerState } from "../../src/clock/tracker.ts";
+import { parseControlMessage, MAX_CONTROL_MESSAGE_BYTES } from "../../src/control/parse.ts";
+import { isInterfaceVersion, traitsOf, type InterfaceVersion } from "../../src/interface-version.ts";
 import { parseAddress } from "../../src/net/address.ts";
 import { decode } from "../../src/ptp/decode.ts";
 import { encodeAnnounce, encodeFollowUp, encodeHeader, encodeOrganizationExtensionTlv, encodeSync, encodeTlv } from "../../src/ptp/encode.ts";
@@ -339,7 +340,7 @@ export function runPtpFuzz(options: PtpFuzzOptions): PtpFuzzResult {
 
   const driven: Driven[] = [];
   for (const version of options.versions) {
-    if (!isTrackerInterfaceVersion(version)) throw new Error(`the tracker does not serve interface ${version}`);
+    if (!isInterfaceVersion(version)) throw new Error(`the tracker does not serve interface ${version}`);
     let state = createTracker({ interfaceVersion: version, ourClockIdentity: OUR_CLOCK_ID });
     if (version >= 8) {
       state = reduce(state, { kind: "follow", address: PEER_IP }, now).state;
@@ -583,7 +584,7 @@ function validControl(random: Prng, version: InterfaceVersion): string {
   const n = random.pick([0, 1, 1, 2, 3, 40, 200]);
   const addresses = Array.from({ length: n }, () => randomAddress(random)).join(random.pick([" ", "  ", "\t"]));
   const terminator = random.pick(["\0", "\n", "", "\r\n", "\0garbage after nul"]);
-  const named = controlFormFor(version) === "named";
+  const named = traitsOf(version).controlForm === "named";
   // Sometimes the other generation's form (the wrong --interface-version).
   const useNamed = random.int(0, 9) === 0 ? !named : named;
   const name = random.pick(["/nqptp", "/shairport-sync", "/x"]);
@@ -632,7 +633,7 @@ function controlBytes(random: Prng, version: InterfaceVersion, big: Uint8Array):
       words.push(w);
       length += w.length + 1;
     }
-    const prefix = controlFormFor(version) === "named" ? "/nqptp T " : "T ";
+    const prefix = traitsOf(version).controlForm === "named" ? "/nqptp T " : "T ";
     return { bytes: encoder.encode(`${prefix}${words.join(" ")}\0`), origin: "many-addresses" };
   }
   return { bytes: random.bytes(random.int(1, 64)).map((b) => 32 + (b % 95)), origin: "printable" };

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { layoutFor, INTERFACE_VERSIONS } from "../../src/shm/layouts.ts";
+import { INTERFACE_VERSIONS } from "../../src/interface-version.ts";
+import { layoutFor } from "../../src/shm/layouts.ts";
 import { detectVersion, readRegion } from "../../src/shm/read.ts";
 import { openShm, type ShmWriter } from "../../src/shm/writer.ts";
 import { HOST_ARCH } from "../../src/sys/linux.ts";

@@ -8,7 +8,7 @@
 // mod 2^64; FIRST is near 2^64 so the products wrap). Prints {"published":N,"busy":B}, closes.
 
 import { openShm, type PublishedRecord } from "../../src/shm/writer.ts";
-import { isInterfaceVersion } from "../../src/shm/layouts.ts";
+import { isInterfaceVersion } from "../../src/interface-version.ts";
 
 const [name, versionText, durationText] = process.argv.slice(2);
 const version = Number(versionText);

@@ -4,7 +4,8 @@ import { afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from 
 import { chownSync, linkSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { INTERFACE_VERSIONS, fieldAt, type InterfaceVersion } from "../../src/shm/layouts.ts";
+import { INTERFACE_VERSIONS, type InterfaceVersion } from "../../src/interface-version.ts";
+import { fieldAt } from "../../src/shm/layouts.ts";
 import { openShm, type PublishedRecord, type ShmWriter } from "../../src/shm/writer.ts";
 import { SysError } from "../../src/sys/errors.ts";
 import { buildCReader } from "../support/c.ts";
