@@ -10,7 +10,7 @@
 import { lstatSync } from "node:fs";
 import { EEXIST, EINVAL, ELOOP, ENOENT, SysError } from "../sys/errors.ts";
 import { O_CLOEXEC, O_CREAT, O_EXCL, O_RDWR, PROT_READ, PROT_WRITE, MAP_SHARED, S_IFMT, S_IFREG, oNoFollow, type Arch } from "../sys/linux.ts";
-import { close, fchmod, fstat, ftruncate, geteuid, mmap, munmap, shmOpen, shmUnlink } from "../sys/posix.ts";
+import { close, fchmod, fstat, ftruncate, geteuid, mmap, munmap, posixFallocate, shmOpen, shmUnlink, tryLockExclusive } from "../sys/posix.ts";
 import type { Address } from "../sys/libc.ts";
 
 /** glibc's shm_open creates "/name" as this directory's entry "name". */
@@ -68,6 +68,9 @@ function openOwnStaleRegion(name: string, path: string, arch: Arch): number | nu
     if ((status.mode & S_IFMT) !== S_IFREG) refuse(EEXIST, path, `exists and is not a regular file (mode 0${status.mode.toString(8)})`);
     if (status.uid !== euid) refuse(EEXIST, path, `exists and belongs to uid ${status.uid}`);
     if (status.nlink !== 1) refuse(EEXIST, path, `exists and has ${status.nlink} hard links`);
+    // A region of ours is stale only if no running nqptp holds it: each holds a lock on every
+    // region it serves, which the kernel drops when that process ends, however it ends.
+    if (!tryLockExclusive(fd)) refuse(EEXIST, path, "is in use by another running nqptp");
   } catch (e) {
     close(fd);
     throw e;
@@ -96,9 +99,19 @@ export function createRegion(name: string, size: number, mode: number, arch: Arc
     }
   }
   if (fd === null) throw new SysError("shm_open", ENOENT, { message: `${path} keeps appearing and disappearing; is another nqptp starting?` });
+  // Held for as long as we serve the region (see openOwnStaleRegion). Only a race with another
+  // nqptp taking our brand-new object for a stale one of its own can make this fail: it is
+  // theirs then, so it is left as it is.
+  if (created && !tryLockExclusive(fd)) {
+    close(fd);
+    throw new SysError("shm_open", EEXIST, { message: `${path} is in use by another running nqptp` });
+  }
 
   try {
     ftruncate(fd, size);
+    // /dev/shm is a size-limited tmpfs (64 MB in a Docker container): reserve the pages now, so
+    // that a full one is an error here rather than a SIGBUS at our first write.
+    posixFallocate(fd, size);
     fchmod(fd, mode);
     const ino = fstat(fd).ino;
     const address = mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, fd);

@@ -5,10 +5,13 @@
 
 export const EPERM = 1;
 export const ENOENT = 2;
+/** Also EWOULDBLOCK on Linux. */
+export const EAGAIN = 11;
 export const EACCES = 13;
 export const EBUSY = 16;
 export const EEXIST = 17;
 export const EINVAL = 22;
+export const ENOSPC = 28;
 export const ELOOP = 40;
 export const ETIMEDOUT = 110;
 export const EOWNERDEAD = 130;

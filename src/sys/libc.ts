@@ -23,6 +23,9 @@ export type Address = Pointer;
 // Calls that have been in libc.so.6 for as long as glibc has had a libc.so.6.
 const core = dlopen("libc.so.6", {
   ftruncate: { args: ["i32", "i64"], returns: "i32" },
+  // int posix_fallocate(int fd, off_t offset, off_t len): returns the error number, not -1.
+  posix_fallocate: { args: ["i32", "i64", "i64"], returns: "i32" },
+  flock: { args: ["i32", "i32"], returns: "i32" },
   fchmod: { args: ["i32", "u32"], returns: "i32" },
   close: { args: ["i32"], returns: "i32" },
   // void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset). Returned

@@ -21,6 +21,9 @@ export const O_RDWR = 0o2;
 export const O_CREAT = 0o100;
 export const O_EXCL = 0o200;
 export const O_CLOEXEC = 0o2000000;
+/** flock(2) operations (the same on every Linux architecture). */
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
 const O_NOFOLLOW_BY_ARCH: Record<Arch, number> = { x64: 0o400000, arm64: 0o100000 };
 export function oNoFollow(arch: Arch): number {
   return O_NOFOLLOW_BY_ARCH[arch];

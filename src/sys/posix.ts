@@ -18,9 +18,11 @@ import {
   type Arch,
   type NativeBuffer,
 } from "./libc.ts";
-import { EBUSY, EINVAL, ENOTRECOVERABLE, EOWNERDEAD, ETIMEDOUT, SysError, errnoName } from "./errors.ts";
+import { EAGAIN, EBUSY, EINVAL, ENOTRECOVERABLE, EOWNERDEAD, ETIMEDOUT, SysError, errnoName } from "./errors.ts";
 import {
   CLOCK_REALTIME,
+  LOCK_EX,
+  LOCK_NB,
   MUTEXATTR_BYTES,
   PTHREAD_MUTEX_ROBUST,
   PTHREAD_PROCESS_SHARED,
@@ -78,6 +80,27 @@ export function shmUnlink(name: string): void {
 
 export function ftruncate(fd: number, length: number): void {
   if (libc.ftruncate(fd, BigInt(length)) !== 0) fail("ftruncate", errno(), `${fd}, ${length}`);
+}
+
+/**
+ * Reserves the blocks of [0, length) now, so that a full file system is ENOSPC here and not a
+ * SIGBUS at the first write through a mapping (tmpfs allocates pages lazily).
+ */
+export function posixFallocate(fd: number, length: number): void {
+  const result = libc.posix_fallocate(fd, 0n, BigInt(length));
+  if (result !== 0) fail("posix_fallocate", result, `${fd}, 0, ${length}`);
+}
+
+/**
+ * flock(fd, LOCK_EX | LOCK_NB): true when we hold the lock now, false when another open file
+ * description holds it (EWOULDBLOCK). The lock goes with the descriptor: the kernel drops it
+ * when the holder closes it or dies.
+ */
+export function tryLockExclusive(fd: number): boolean {
+  if (libc.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const e = errno();
+  if (e === EAGAIN) return false;
+  fail("flock", e, String(fd));
 }
 
 export function fchmod(fd: number, mode: number): void {
