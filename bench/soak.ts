@@ -296,7 +296,7 @@ async function shellMain(seconds: number, floodRate: number) {
   console.log(
     `soak shell: ${seconds} s of 8 Hz master + ${floodRate}/s flood from 100 addresses into startDaemon() in-process; ` +
       `heapUsed after full GC, every 30 s (MiB): ${[...heaps, end].map((h) => (h / 1024 / 1024).toFixed(2)).join(" ")}; ` +
-      `datagrams ${stats.datagrams.event + stats.datagrams.general}, shm writes ${stats.shm.written}; master published ${published}/${samples}; ` +
+      `datagrams ${stats.ptp.datagrams.event + stats.ptp.datagrams.general}, shm writes ${stats.shm.written}; master published ${published}/${samples}; ` +
       `${lines.length} log lines at -v (${lines.filter((l) => l.level < 4).length} above debug)`,
   );
 }

@@ -4,6 +4,7 @@
 import { defineCommand, parseArgs, renderUsage, type ArgsDef } from "citty";
 import { parseAddress } from "./net/address.ts";
 import { DEFAULT_INTERFACE_VERSION, INTERFACE_VERSIONS, isInterfaceVersion, type InterfaceVersion } from "./interface-version.ts";
+import type { OffsetFilterName } from "./clock/offset-filter.ts";
 import { VERSION } from "./version.ts";
 
 export interface DaemonOptions {
@@ -17,6 +18,10 @@ export interface DaemonOptions {
   ptpAddresses: string[];
   /** Accept timing peer lists from senders that are not on loopback (off by default). */
   allowRemoteControl: boolean;
+  /** How offsets are estimated (default: classic). */
+  offsetFilter?: OffsetFilterName;
+  /** Interfaces 8-10: at most this many client regions, the main one included (default 8). */
+  maxClients?: number;
   verbosity: number;
 }
 

@@ -37,8 +37,12 @@ export type AnnounceFields = Omit<EncoderAnnounceFields, "transportSpecific" | "
 export type LogLevel = "debug" | "info" | "warn";
 
 export type TrackerEffect =
-  /** The master changed, its estimate changed, or there is no master any more (null). */
-  | { kind: "publish"; master: PublishedMaster | null }
+  /**
+   * What the region of client `client` (its shm name) should hold now: the master changed, its
+   * estimate changed, or there is no master any more (null: zeros). Interfaces 5 and 6 have one
+   * client, the --shm-name region; 8-10 one per name that has spoken on the control port.
+   */
+  | { kind: "publish"; client: string; master: PublishedMaster | null }
   /** Send this Announce from our general port (320) to `to`'s general port, after delayMs. */
   | { kind: "send-announce"; to: string; delayMs: number; announce: AnnounceFields }
   | { kind: "log"; level: LogLevel; message: string }
@@ -48,11 +52,6 @@ export type TrackerEffect =
    * deadline is pending, so an idle daemon has no timer.
    */
   | { kind: "schedule-tick"; delayMs: number };
-
-/** 0x0123456789abcdef: clock identities in logs. */
-export function formatClockId(id: bigint): string {
-  return `0x${id.toString(16).padStart(16, "0")}`;
-}
 
 export function samePublishedMaster(a: PublishedMaster | null, b: PublishedMaster | null): boolean {
   if (a === null || b === null) return a === b;

@@ -1,5 +1,6 @@
-// "Follow one clock" of interface versions 8, 9 and 10 (spec section 6): the policy that
-// replaces master selection (bmc.ts + offset-v5.ts) for Shairport Sync 4.1 and later.
+// "Follow one clock" of interface versions 8, 9 and 10 (spec section 6), for one client: the
+// state that replaces master selection (select.ts) for Shairport Sync 4.1 and later.
+// following.ts keeps one FollowState per client and carries these out for the shared table.
 //
 // Shairport Sync names the clock to follow ("/nqptp T ip"); there is no selection among peers.
 // Whether the followed clock's record is published depends on play:
@@ -9,25 +10,16 @@
 //     least 5 s from now (the clock is published even if play never begins), "E" 2.25 s.
 // The shm holds the followed clock's record while it is active or valid, zeros otherwise.
 // Validity lapses by the passage of time alone, so the tracker asks the shell for a tick at the
-// deadline (scheduleTick); nothing is scheduled when no deadline is pending.
+// earliest deadline of all clients (scheduleTick); nothing is scheduled when none is pending.
 //
-// "B" after the clock had lapsed (inactive, validity expired or never set) restarts smoothing:
-// the next sample is dropped and the one after starts a new sequence (smoothing.ts).
+// "B" after the clock had lapsed (inactive, validity expired or never set) restarts the offset
+// filter: the next sample is dropped and the one after starts a new sequence (sequence-filter.ts).
 //
 // Pure functions over an immutable FollowState; the tracker carries them out for the table.
 
 import type { PublishedMaster } from "./effects.ts";
-import {
-  DEFAULT_SMOOTHING_RULES,
-  SMOOTHING_IDLE,
-  adoptGrandmaster,
-  requestRestart,
-  smoothOffset,
-  startsSequence,
-  type SmoothingOutcome,
-  type SmoothingRules,
-  type SmoothingState,
-} from "./smoothing.ts";
+import { adoptGrandmaster, requestRestart, type FilterNote, type SequenceFilter, type SequenceFilterState } from "./sequence-filter.ts";
+import { DEFAULT_SMOOTHING_RULES, type SmoothingRules } from "./smoothing.ts";
 import type { OffsetSample } from "./syfu.ts";
 import { NS_PER_MS, NS_PER_SECOND } from "../time/ns.ts";
 import {
@@ -43,6 +35,7 @@ export interface FollowRules {
   validAfterFollowNs: bigint;
   /** "E": an active clock stays valid for this long. */
   validAfterPlayEndNs: bigint;
+  /** The classic filter's rules (smoothing.ts). */
   smoothing: SmoothingRules;
   originStall: OriginStallRules;
 }
@@ -60,21 +53,16 @@ export interface FollowState {
   readonly active: boolean;
   /** An inactive clock is published before this local time; null when never set or cleared. */
   readonly validUntilNs: bigint | null;
-  readonly smoothing: SmoothingState;
-  /** Waking a followed clock whose time stands still (wake.ts), per smoothing sequence. */
+  /** The offset filter's state (sequence-filter.ts): the current sequence and its offset. */
+  readonly filter: SequenceFilterState;
+  /** Waking a followed clock whose time stands still (wake.ts), per sequence. */
   readonly originStall: OriginStallState;
-  /** The deadline the shell's tick timer is set for; null when no timer is outstanding. */
-  readonly tickDueNs: bigint | null;
 }
 
-export const NOT_FOLLOWING: FollowState = {
-  ip: null,
-  active: false,
-  validUntilNs: null,
-  smoothing: SMOOTHING_IDLE,
-  originStall: ORIGIN_STALL_IDLE,
-  tickDueNs: null,
-};
+/** A client that follows nothing (yet, or after "T" alone), for `filter`. */
+export function notFollowing(filter: SequenceFilter): FollowState {
+  return { ip: null, active: false, validUntilNs: null, filter: filter.idle, originStall: ORIGIN_STALL_IDLE };
+}
 
 /** Inside the validity window (whatever `active` says). */
 export function withinValidity(state: FollowState, nowNs: bigint): boolean {
@@ -87,15 +75,16 @@ export function isPublishable(state: FollowState, nowNs: bigint): boolean {
 }
 
 /**
- * "T ip": follow `ip` from scratch (the tracker forgets every record; smoothing starts over with
- * the first sample). Valid for at least validAfterFollowNs. With play control (version 9+)
- * `active` is left as it is; without (version 8) following is being active.
+ * "T ip": follow `ip` from scratch (the tracker forgets the clock's record; the filter starts
+ * over with the first sample). Valid for at least validAfterFollowNs. With play control (version
+ * 9+) `active` is left as it is; without (version 8) following is being active.
  */
 export function startFollowing(
   state: FollowState,
   ip: string,
   nowNs: bigint,
   playControlled: boolean,
+  filter: SequenceFilter,
   rules: FollowRules = DEFAULT_FOLLOW_RULES,
 ): FollowState {
   const validUntil = nowNs + rules.validAfterFollowNs;
@@ -103,25 +92,28 @@ export function startFollowing(
     ip,
     active: playControlled ? state.active : true,
     validUntilNs: state.validUntilNs !== null && state.validUntilNs > validUntil ? state.validUntilNs : validUntil,
-    smoothing: SMOOTHING_IDLE,
+    filter: filter.idle,
     originStall: ORIGIN_STALL_IDLE,
-    tickDueNs: state.tickDueNs,
   };
 }
 
 /** "T" alone: stop timing. Inactive, validity cleared, nothing to publish. */
-export function stopFollowing(state: FollowState): FollowState {
-  return { ...NOT_FOLLOWING, tickDueNs: state.tickDueNs };
+export function stopFollowing(filter: SequenceFilter): FollowState {
+  return notFollowing(filter);
 }
 
 export type PlayBeginOutcome = "ALREADY_ACTIVE" | "BEGAN" | "BEGAN_RESTARTED";
 
-/** "B" (version 9+): the clock is active; if it had lapsed, smoothing restarts. */
-export function playBegin(state: FollowState, nowNs: bigint): { state: FollowState; outcome: PlayBeginOutcome } {
+/** "B" (version 9+): the clock is active; if it had lapsed, the filter restarts. */
+export function playBegin(
+  state: FollowState,
+  nowNs: bigint,
+  filter: SequenceFilter,
+): { state: FollowState; outcome: PlayBeginOutcome } {
   if (state.active) return { state, outcome: "ALREADY_ACTIVE" };
   if (withinValidity(state, nowNs)) return { state: { ...state, active: true }, outcome: "BEGAN" };
   return {
-    state: { ...state, active: true, smoothing: requestRestart(state.smoothing), originStall: ORIGIN_STALL_IDLE },
+    state: { ...state, active: true, filter: requestRestart(filter), originStall: ORIGIN_STALL_IDLE },
     outcome: "BEGAN_RESTARTED",
   };
 }
@@ -145,13 +137,14 @@ export function playEnd(
 
 /** The followed clock announced this grandmaster: a sequence that began without one adopts it. */
 export function followAnnounce(state: FollowState, grandmasterIdentity: bigint): FollowState {
-  const smoothing = adoptGrandmaster(state.smoothing, grandmasterIdentity);
-  return smoothing === state.smoothing ? state : { ...state, smoothing };
+  const filter = adoptGrandmaster(state.filter, grandmasterIdentity);
+  return filter === state.filter ? state : { ...state, filter };
 }
 
 export interface FollowSampleStep {
   state: FollowState;
-  outcome: SmoothingOutcome;
+  /** What the filter had to say about this sample, if anything. */
+  note: FilterNote | null;
   /** The clock's time has stood still (wake.ts): wake it. */
   wake: boolean;
 }
@@ -161,14 +154,11 @@ export function followSample(
   state: FollowState,
   sample: OffsetSample,
   grandmasterIdentity: bigint | null,
+  filter: SequenceFilter,
   rules: FollowRules = DEFAULT_FOLLOW_RULES,
 ): FollowSampleStep {
-  const step = smoothOffset(
-    state.smoothing,
-    { localTimeNs: sample.localTimeNs, offsetNs: sample.offsetNs, grandmasterIdentity },
-    rules.smoothing,
-  );
-  let originStall = startsSequence(step.outcome) ? ORIGIN_STALL_IDLE : state.originStall;
+  const step = filter.sample(state.filter, { localTimeNs: sample.localTimeNs, offsetNs: sample.offsetNs, grandmasterIdentity });
+  let originStall = step.startedSequence ? ORIGIN_STALL_IDLE : state.originStall;
   let wake = false;
   const sequence = step.state.sequence;
   if (sequence !== null) {
@@ -176,22 +166,23 @@ export function followSample(
     originStall = w.state;
     wake = w.wake;
   }
-  return { state: { ...state, smoothing: step.state, originStall }, outcome: step.outcome, wake };
+  return { state: { ...state, filter: step.state, originStall }, note: step.note, wake };
 }
 
 /**
- * What the shm should hold now: the followed clock's smoothed record while it is publishable
- * and has a sequence whose grandmaster is known; otherwise null (zeros).
+ * What the client's region should hold now: the followed clock's filtered record while it is
+ * publishable and has a sequence whose grandmaster is known; otherwise null (zeros).
  */
-export function followedMaster(state: FollowState, nowNs: bigint): PublishedMaster | null {
+export function followedMaster(state: FollowState, nowNs: bigint, filter: SequenceFilter): PublishedMaster | null {
   if (!isPublishable(state, nowNs)) return null;
-  const sequence = state.smoothing.sequence;
-  if (sequence === null || sequence.grandmasterIdentity === null) return null;
+  const sequence = state.filter.sequence;
+  const offsetNs = filter.offsetOf(state.filter);
+  if (sequence === null || sequence.grandmasterIdentity === null || offsetNs === null) return null;
   return {
     clockId: sequence.grandmasterIdentity,
     ip: state.ip!,
     localTimeNs: sequence.localTimeNs,
-    offsetNs: sequence.smoothedNs,
+    offsetNs,
     masterStartTimeNs: sequence.startNs,
   };
 }
@@ -204,22 +195,21 @@ export function validityDeadline(state: FollowState, nowNs: bigint): bigint | nu
 
 /**
  * After an event: whether to ask the shell for a tick (delayMs, rounded up so that the tick
- * never comes before the deadline) or not (null). The shell keeps one timer, which stays set
- * until it fires (`timerFired`: this event is its "tick"); a request is made when a deadline is
- * pending that differs from the one that timer is set for, or when it fired with time still left
- * (a timer may fire early). A timer set for a deadline no longer pending is left to fire: its
- * tick changes nothing.
+ * never comes before the deadline) or not (null). `deadline` is the earliest validity deadline
+ * of all clients (null: none pending); `tickDueNs` the deadline the shell's one timer is set for.
+ * That timer stays set until it fires (`timerFired`: this event is its "tick"); a request is
+ * made when a deadline is pending that differs from the one the timer is set for, or when it
+ * fired with time still left (a timer may fire early). A timer set for a deadline no longer
+ * pending is left to fire: its tick changes nothing.
  */
 export function scheduleTick(
-  state: FollowState,
+  tickDueNs: bigint | null,
+  deadline: bigint | null,
   nowNs: bigint,
   timerFired: boolean,
-): { state: FollowState; delayMs: number | null } {
-  const outstanding = timerFired ? null : state.tickDueNs;
-  const deadline = validityDeadline(state, nowNs);
-  if (deadline === null || deadline === outstanding) {
-    return { state: outstanding === state.tickDueNs ? state : { ...state, tickDueNs: outstanding }, delayMs: null };
-  }
+): { tickDueNs: bigint | null; delayMs: number | null } {
+  const outstanding = timerFired ? null : tickDueNs;
+  if (deadline === null || deadline === outstanding) return { tickDueNs: outstanding, delayMs: null };
   const delayMs = Number((deadline - nowNs + NS_PER_MS - 1n) / NS_PER_MS);
-  return { state: { ...state, tickDueNs: deadline }, delayMs };
+  return { tickDueNs: deadline, delayMs };
 }

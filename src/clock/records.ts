@@ -5,9 +5,8 @@
 // The functions that change a table take a Map the caller owns (the reducer's copy of this
 // event) and never touch one it does not.
 
-import type { AnnounceMessage, ClockQuality } from "../ptp/types.ts";
 import { NS_PER_SECOND } from "../time/ns.ts";
-import type { ComparableDataSet } from "./bmc.ts";
+import type { AnnounceData } from "./announce.ts";
 import { UNQUALIFIED, type Qualification } from "./qualify.ts";
 import { SYFU_IDLE, type OffsetSample, type SyfuState } from "./syfu.ts";
 import { WAKE_IDLE, type WakeState } from "./wake.ts";
@@ -17,38 +16,6 @@ export const DEFAULT_MAX_RECORDS = 32;
 export const DEFAULT_GC_TIMEOUT_NS = 120n * NS_PER_SECOND;
 /** About 10 s of samples at the seed's rate. */
 export const DEFAULT_SAMPLE_RING_SIZE = 47;
-
-/** The latest Announce's data set, plus the header fields waking and the snapshot need. */
-export interface AnnounceData extends ComparableDataSet {
-  readonly grandmasterClockQuality: ClockQuality;
-  readonly currentUtcOffset: number;
-  readonly timeSource: number;
-  readonly transportSpecific: number;
-  readonly domainNumber: number;
-  readonly logMessageInterval: number;
-  readonly flagField: number;
-  readonly sequenceId: number;
-}
-
-export function announceDataOf(message: AnnounceMessage): AnnounceData {
-  const h = message.header;
-  return {
-    grandmasterPriority1: message.grandmasterPriority1,
-    grandmasterClockQuality: message.grandmasterClockQuality,
-    grandmasterPriority2: message.grandmasterPriority2,
-    grandmasterIdentity: message.grandmasterIdentity,
-    stepsRemoved: message.stepsRemoved,
-    senderClockIdentity: h.clockIdentity,
-    senderPortNumber: h.sourcePortNumber,
-    currentUtcOffset: message.currentUtcOffset,
-    timeSource: message.timeSource,
-    transportSpecific: h.transportSpecific,
-    domainNumber: h.domainNumber,
-    logMessageInterval: h.logMessageInterval,
-    flagField: h.flagField,
-    sequenceId: h.sequenceId,
-  };
-}
 
 export interface ClockRecord {
   /** Normalised IP text: the key. */

@@ -95,21 +95,6 @@ export function startsSequence(outcome: SmoothingOutcome): boolean {
   return outcome === "STARTED" || outcome === "GRANDMASTER_CHANGED" || outcome === "RESTARTED";
 }
 
-/** Asks for a restart: the next sample is dropped and the one after starts a new sequence. */
-export function requestRestart(_state: SmoothingState): SmoothingState {
-  return { sequence: null, restart: "drop-next" };
-}
-
-/**
- * The grandmaster of the clock became known (its first Announce) while a sequence that began
- * without one runs: the sequence adopts it. Not a change of grandmaster.
- */
-export function adoptGrandmaster(state: SmoothingState, grandmasterIdentity: bigint): SmoothingState {
-  const s = state.sequence;
-  if (s === null || s.grandmasterIdentity !== null) return state;
-  return { ...state, sequence: { ...s, grandmasterIdentity } };
-}
-
 /** The followed clock's next sample, in order of arrival. */
 export function smoothOffset(
   state: SmoothingState,

@@ -19,7 +19,7 @@
 import { FLAG_TWO_STEP } from "../ptp/types.ts";
 import { NS_PER_SECOND } from "../time/ns.ts";
 import type { AnnounceFields } from "./effects.ts";
-import type { AnnounceData } from "./records.ts";
+import type { AnnounceData } from "./announce.ts";
 
 export interface WakeRules {
   /** Announces without a Follow_Up that make a clock silent. */

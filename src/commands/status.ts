@@ -3,7 +3,7 @@
 
 import { parseArgs, renderUsage, defineCommand, type ArgsDef } from "citty";
 import { existsSync, readFileSync } from "node:fs";
-import { formatClockId } from "../clock/effects.ts";
+import { formatClockId } from "../ptp/clock-identity.ts";
 import { STATUS_REQUEST } from "../control/status.ts";
 import { parseAddress } from "../net/address.ts";
 import { readRegion, type RegionRecord } from "../shm/read.ts";

@@ -11,22 +11,9 @@ import { INTERFACE_VERSIONS, isInterfaceVersion, type InterfaceVersion } from ".
 import { fieldAt, layoutFor, type ShmLayout } from "./layouts.ts";
 import { createRegion, destroyRegion, type MappedRegion } from "./region.ts";
 import { fullMemoryBarrier, memoryAt, offsetAddress, prepareFullMemoryBarrier, HOST_ARCH, type Address } from "../sys/libc.ts";
+import type { PublishedMaster } from "../clock/effects.ts";
 import { isSupportedArch, type Arch } from "../sys/linux.ts";
 import { destroyMutex, initRobustSharedMutex, lockMutexWithin, markMutexConsistent, unlockMutex } from "../sys/posix.ts";
-
-/** What is published about the master clock. All times are ns of the layout's local clock. */
-export interface PublishedRecord {
-  /** master_clock_id (u64). */
-  clockId: bigint;
-  /** master_clock_ip, versions 5–9 only: written NUL-terminated, truncated to 63 bytes of UTF-8. */
-  ip: string;
-  /** local_time: when the offset was calculated. */
-  localTimeNs: bigint;
-  /** local_to_master_time_offset, already reduced to u64 (master − local, mod 2^64). */
-  offsetNs: bigint;
-  /** master_clock_start_time: when this clock became master. */
-  masterStartTimeNs: bigint;
-}
 
 /** "busy": a reader held the mutex for the whole bounded wait; this update was not written. */
 export type PublishResult = "written" | "busy";
@@ -54,7 +41,7 @@ export interface ShmWriter {
   /** Times the mutex was found unrecoverable and re-initialised. */
   readonly reinitialisedMutex: number;
   /** Write the record; null means "no master": zero the record, keep the version. */
-  publish(record: PublishedRecord | null): PublishResult;
+  publish(record: PublishedMaster | null): PublishResult;
   /** munmap, close and shm_unlink. Safe to call more than once. */
   close(): void;
 }
@@ -82,7 +69,7 @@ function recordOffsets(layout: ShmLayout, prefix: string): RecordOffsets {
 }
 
 /** setBigUint64 takes its argument modulo 2^64, so a negative or oversized bigint wraps. */
-function writeRecord(view: DataView, at: RecordOffsets, record: PublishedRecord | null): void {
+function writeRecord(view: DataView, at: RecordOffsets, record: PublishedMaster | null): void {
   view.setBigUint64(at.clockId, record ? record.clockId : 0n, LITTLE_ENDIAN);
   view.setBigUint64(at.localTime, record ? record.localTimeNs : 0n, LITTLE_ENDIAN);
   view.setBigUint64(at.offset, record ? record.offsetNs : 0n, LITTLE_ENDIAN);
@@ -133,7 +120,7 @@ abstract class RegionWriter implements ShmWriter {
     view.setUint16(fieldAt(this.layout, "version").offset, this.layout.version, LITTLE_ENDIAN);
   }
 
-  abstract publish(record: PublishedRecord | null): PublishResult;
+  abstract publish(record: PublishedMaster | null): PublishResult;
 
   close(): void {
     const region = this.region;
@@ -167,7 +154,7 @@ export class ShmWriterWithMutex extends RegionWriter {
     initRobustSharedMutex(this.mutex);
   }
 
-  publish(record: PublishedRecord | null): PublishResult {
+  publish(record: PublishedMaster | null): PublishResult {
     const view = this.openView();
     if (!this.lock()) return "busy";
     try {
@@ -230,7 +217,7 @@ export class ShmWriterV10 extends RegionWriter {
     fullMemoryBarrier();
   }
 
-  publish(record: PublishedRecord | null): PublishResult {
+  publish(record: PublishedMaster | null): PublishResult {
     const view = this.openView();
     writeRecord(view, this.main, record);
     fullMemoryBarrier(); // every store to `main` is visible before any store to `secondary`

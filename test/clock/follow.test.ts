@@ -5,17 +5,21 @@
 import { describe, expect, test } from "bun:test";
 import {
   DEFAULT_FOLLOW_RULES,
-  NOT_FOLLOWING,
+  notFollowing,
   playBegin,
   playEnd,
   scheduleTick,
   startFollowing,
+  validityDeadline,
+  type FollowState,
 } from "../../src/clock/follow.ts";
+import { classicSequenceFilter } from "../../src/clock/sequence-filter.ts";
 import { createTracker, snapshot } from "../../src/clock/tracker.ts";
 import { isInterfaceVersion } from "../../src/interface-version.ts";
 import { FollowScenario, MS, S, Scenario, US, SimMaster, announce, followUp, other, sync } from "./helpers.ts";
 
 const T0 = 1_000n * S;
+const CLASSIC = classicSequenceFilter();
 const A = 0xaaaa_aaff_feaa_aaaan; // the followed clock's own identity (header)
 const GM = 0x6666_66ff_fe66_6666n; // the grandmaster it announces
 const GM2 = 0x7777_77ff_fe77_7777n;
@@ -34,8 +38,17 @@ function roundAt(sc: FollowScenario, m: SimMaster, at: bigint) {
 describe("interface versions", () => {
   test("5, 6, 8, 9, 10 are served; others are refused", () => {
     expect([4, 5, 6, 7, 8, 9, 10, 11].filter(isInterfaceVersion)).toEqual([5, 6, 8, 9, 10]);
-    for (const v of [8, 9, 10] as const) expect(createTracker({ ourClockIdentity: 1n, interfaceVersion: v }).follow).toEqual(NOT_FOLLOWING);
-    for (const v of [5, 6] as const) expect(createTracker({ ourClockIdentity: 1n, interfaceVersion: v }).follow).toBeNull();
+    for (const v of [8, 9, 10] as const) {
+      const state = createTracker({ ourClockIdentity: 1n, interfaceVersion: v });
+      expect([...state.clients!.keys()]).toEqual(["/nqptp"]);
+      expect(state.clients!.get("/nqptp")!.follow).toEqual(notFollowing(CLASSIC));
+      expect(state.selection).toBeNull();
+    }
+    for (const v of [5, 6] as const) {
+      const state = createTracker({ ourClockIdentity: 1n, interfaceVersion: v });
+      expect(state.clients).toBeNull();
+      expect(state.selection).toEqual({ master: null, published: null });
+    }
     expect(() => createTracker({ ourClockIdentity: 1n, interfaceVersion: 7 as never })).toThrow("is not one of 5, 6, 8, 9, 10");
   });
 });
@@ -197,10 +210,10 @@ describe("the validity window", () => {
     const sc = new FollowScenario({}, T0);
     sc.follow(IP);
     sc.at(T0 + 5n * S - 1n).playBegin();
-    expect(sc.state.follow?.smoothing.restart).toBe("none");
+    expect(sc.followState?.filter.restart).toBe("none");
     sc.playEnd();
     sc.at(T0 + 5n * S - 1n + 2_250n * MS).playBegin();
-    expect(sc.state.follow?.smoothing.restart).toBe("drop-next");
+    expect(sc.followState?.filter.restart).toBe("drop-next");
   });
 
   test("E keeps a longer validity granted by T (at least 5 s); E when not active changes nothing", () => {
@@ -209,11 +222,11 @@ describe("the validity window", () => {
     sc.playBegin();
     sc.at(T0 + S).playEnd();
     // Still valid until T0 + 5 s, not T0 + 3.25 s: the outstanding tick stands.
-    expect(sc.state.follow?.validUntilNs).toBe(T0 + 5n * S);
+    expect(sc.followState?.validUntilNs).toBe(T0 + 5n * S);
     expect(sc.ticks()).toEqual([5_000]);
-    const before = sc.state.follow;
+    const before = sc.followState;
     sc.playEnd();
-    expect(sc.state.follow).toBe(before);
+    expect(sc.followState).toBe(before);
     expect(sc.logs("debug")).toContain("play ended: clock was not active");
   });
 
@@ -224,12 +237,12 @@ describe("the validity window", () => {
     sc.playBegin();
     m.announce(sc);
     roundAt(sc, m, T0 + 100n * MS);
-    const follow = sc.state.follow;
-    const published = sc.state.published;
+    const follow = sc.followState;
+    const published = sc.published;
     sc.advance(S).pause();
     expect(sc.last).toEqual([{ kind: "log", level: "debug", message: "play paused: nothing to do" }]);
-    expect(sc.state.follow).toBe(follow);
-    expect(sc.state.published).toBe(published);
+    expect(sc.followState).toBe(follow);
+    expect(sc.published).toBe(published);
   });
 });
 
@@ -245,7 +258,7 @@ describe("T alone, and a new T", () => {
     sc.at(T0 + S).follow(null);
     expect(sc.last).toEqual([
       { kind: "log", level: "info", message: "timing stopped" },
-      { kind: "publish", master: null },
+      { kind: "publish", client: "/nqptp", master: null },
     ]);
     expect(sc.state.records.size).toBe(0);
     expect(sc.state.peers).toEqual([]);
@@ -281,7 +294,7 @@ describe("T alone, and a new T", () => {
     expect(sc.lastPublishes()).toEqual([null]); // nothing known of the new clock yet
     expect([...sc.state.records.keys()]).toEqual(["10.0.0.6"]);
     expect(sc.state.peers).toEqual(["10.0.0.6"]);
-    expect(sc.state.follow?.active).toBe(true); // play goes on
+    expect(sc.followState?.active).toBe(true); // play goes on
     sc.clear();
     first.announce(sc);
     roundAt(sc, first, T0 + 1_100n * MS);
@@ -332,17 +345,17 @@ describe("version 8 (no B/E/P)", () => {
       roundAt(sc, m, T0 + i * S + 100n * MS);
       expect(sc.lastPublish()?.localTimeNs).toBe(T0 + i * S + 100n * MS);
     }
-    expect(sc.state.follow?.active).toBe(true);
+    expect(sc.followState?.active).toBe(true);
     expect(sc.ticks()).toEqual([]);
     // A play command reaching a version 8 tracker (the parser never makes one) is ignored.
-    const follow = sc.state.follow;
+    const follow = sc.followState;
     sc.playEnd();
     sc.playBegin();
-    expect(sc.state.follow).toBe(follow);
+    expect(sc.followState).toBe(follow);
     expect(sc.logs("debug")).toContain('"E" ignored: interface version 8 has no play commands');
     sc.follow(null);
     expect(sc.lastPublishes()).toEqual([null]);
-    expect(sc.state.follow?.active).toBe(false);
+    expect(sc.followState?.active).toBe(false);
   });
 
   test("version 10 behaves as 9", () => {
@@ -350,7 +363,7 @@ describe("version 8 (no B/E/P)", () => {
     sc.follow(IP);
     expect(sc.ticks()).toEqual([5_000]);
     sc.playBegin();
-    expect(sc.state.follow?.active).toBe(true);
+    expect(sc.followState?.active).toBe(true);
   });
 });
 
@@ -391,7 +404,7 @@ describe("only the followed clock", () => {
     }
     expect(sc.publishes()).toEqual([]);
     expect(sc.sends()).toEqual([]);
-    expect(sc.state.master).toBeNull();
+    expect(sc.master).toBeNull();
   });
 
   test("the table stays bounded and non-peers are collected; the followed record stays", () => {
@@ -487,25 +500,25 @@ describe("the tick", () => {
   });
 
   test("scheduleTick: only on a new deadline, or after the timer fired with time left", () => {
-    const following = startFollowing(NOT_FOLLOWING, IP, T0, true, DEFAULT_FOLLOW_RULES);
-    const first = scheduleTick(following, T0, false);
-    expect(first.delayMs).toBe(5_000);
-    expect(first.state.tickDueNs).toBe(T0 + 5n * S);
-    expect(scheduleTick(first.state, T0 + S, false).delayMs).toBeNull();
-    expect(scheduleTick(first.state, T0 + S + 1n, true).delayMs).toBe(4_000);
-    // Active: no deadline, nothing outstanding.
-    const active = playBegin(first.state, T0 + S).state;
-    const none = scheduleTick(active, T0 + S, false);
-    expect(none).toEqual({ state: active, delayMs: null }); // the timer set for T0 + 5 s stays
+    const following = startFollowing(notFollowing(CLASSIC), IP, T0, true, CLASSIC, DEFAULT_FOLLOW_RULES);
+    const tick = (tickDueNs: bigint | null, state: FollowState, nowNs: bigint, fired: boolean) =>
+      scheduleTick(tickDueNs, validityDeadline(state, nowNs), nowNs, fired);
+    const first = tick(null, following, T0, false);
+    expect(first).toEqual({ tickDueNs: T0 + 5n * S, delayMs: 5_000 });
+    expect(tick(first.tickDueNs, following, T0 + S, false).delayMs).toBeNull();
+    expect(tick(first.tickDueNs, following, T0 + S + 1n, true).delayMs).toBe(4_000);
+    // Active: no deadline; the timer set for T0 + 5 s stays outstanding.
+    const active = playBegin(following, T0 + S, CLASSIC).state;
+    expect(tick(first.tickDueNs, active, T0 + S, false)).toEqual({ tickDueNs: T0 + 5n * S, delayMs: null });
     // E: a new deadline 2.25 s out replaces it...
-    const ended = playEnd(none.state, T0 + 4n * S).state;
-    expect(scheduleTick(ended, T0 + 4n * S, false).delayMs).toBe(2_250);
+    const ended = playEnd(active, T0 + 4n * S).state;
+    expect(tick(first.tickDueNs, ended, T0 + 4n * S, false).delayMs).toBe(2_250);
     // ...unless T's is later: then the outstanding timer serves.
     const early = playEnd(active, T0 + 2n * S).state;
     expect(early.validUntilNs).toBe(T0 + 5n * S);
-    expect(scheduleTick(early, T0 + 2n * S, false).delayMs).toBeNull();
+    expect(tick(first.tickDueNs, early, T0 + 2n * S, false).delayMs).toBeNull();
     // After it fired, the deadline no longer pending: nothing outstanding, nothing asked.
-    expect(scheduleTick(early, T0 + 5n * S, true)).toEqual({ state: { ...early, tickDueNs: null }, delayMs: null });
+    expect(tick(first.tickDueNs, early, T0 + 5n * S, true)).toEqual({ tickDueNs: null, delayMs: null });
   });
 });
 
@@ -516,7 +529,7 @@ describe("events of the other generation", () => {
     v5.dispatch({ kind: "play-begin" });
     v5.dispatch({ kind: "tick" });
     expect(v5.state.records.size).toBe(0);
-    expect(v5.state.follow).toBeNull();
+    expect(v5.followState).toBeNull();
     expect(v5.logs("warn")).toEqual([
       'ignored a "follow" event: not one of interface version 5',
       'ignored a "play-begin" event: not one of interface version 5',

@@ -13,6 +13,8 @@ import type {
 } from "../../src/ptp/types.ts";
 import { FLAG_TWO_STEP } from "../../src/ptp/types.ts";
 import type { PublishedMaster, TrackerEffect } from "../../src/clock/effects.ts";
+import type { FollowState } from "../../src/clock/follow.ts";
+import type { MasterState } from "../../src/clock/state.ts";
 import {
   createTracker,
   reduce,
@@ -126,6 +128,22 @@ export class Scenario {
   effects: TrackerEffect[] = [];
   /** Effects of the last event only. */
   last: TrackerEffect[] = [];
+
+  /** Interfaces 8-10: the main client's follow state; null for 5, 6. */
+  get followState(): FollowState | null {
+    return this.state.clients?.get(this.state.config.mainClient)?.follow ?? null;
+  }
+
+  /** What the main region holds (5, 6: the selected master's record; 8-10: the main client's). */
+  get published(): PublishedMaster | null {
+    const s = this.state;
+    return s.selection !== null ? s.selection.published : (s.clients?.get(s.config.mainClient)?.published ?? null);
+  }
+
+  /** Interfaces 5, 6: the master the BMC chose; null for 8-10. */
+  get master(): MasterState | null {
+    return this.state.selection?.master ?? null;
+  }
 
   constructor(options: Partial<TrackerOptions> = {}, startNs = 1_000n * S) {
     this.state = createTracker({ ourClockIdentity: OUR_CLOCK_ID, ...options });

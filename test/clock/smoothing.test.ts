@@ -5,16 +5,18 @@
 // with division truncating toward zero.
 
 import { describe, expect, test } from "bun:test";
+import { adoptGrandmaster, classicSequenceFilter, requestRestart as requestFilterRestart } from "../../src/clock/sequence-filter.ts";
 import {
   SMOOTHING_IDLE,
-  adoptGrandmaster,
-  requestRestart,
   smoothOffset,
   startsSequence,
   type SmoothingOutcome,
   type SmoothingState,
 } from "../../src/clock/smoothing.ts";
 import { MS, S } from "./helpers.ts";
+
+/** A restart as the classic filter asks for it (whatever the state before). */
+const requestRestart = (_state: SmoothingState): SmoothingState => requestFilterRestart(classicSequenceFilter()) as SmoothingState;
 
 const T0 = 5_000n * S;
 const O = 7n * S; // a base offset

@@ -26,8 +26,8 @@ describe("a master appears", () => {
     sc.at(T0 + S).ptp("10.0.0.5", announce(A, 1));
     // 1_234_567_000_000_123 + 5 − 1_000_010_000_000
     const offset = 1_233_566_990_000_128n;
-    expect(sc.last).toContainEqual({
-      kind: "publish",
+    expect(sc.last).toContainEqual({ kind: "publish",
+      client: "/nqptp",
       master: { clockId: A, ip: "10.0.0.5", localTimeNs: 1_000_010_000_000n, offsetNs: offset, masterStartTimeNs: 1_000_010_000_000n },
     });
     expect(sc.logs("info")).toContain("new master 0xaaaaaafffeaaaaaa at 10.0.0.5");
@@ -36,8 +36,8 @@ describe("a master appears", () => {
     sc.at(T0 + 1_135n * MS).ptp("10.0.0.5", sync(A, 1, { correctionField: 5n * 65536n }));
     sc.at(T0 + 1_136n * MS).ptp("10.0.0.5", followUp(A, 1, 1_234_567_000_000_123n + 1_125n * MS));
     expect(sc.last).toEqual([
-      {
-        kind: "publish",
+      { kind: "publish",
+        client: "/nqptp",
         master: { clockId: A, ip: "10.0.0.5", localTimeNs: 1_001_135_000_000n, offsetNs: offset, masterStartTimeNs: 1_000_010_000_000n },
       },
     ]);
@@ -51,6 +51,7 @@ describe("a master appears", () => {
         qualified: true,
         valid: true,
         isMaster: true,
+        followedBy: [],
         lastHeardAgoNs: 2n * S - 1_136n * MS,
         latestOffsetNs: offset,
         sampleCount: 2,
@@ -77,7 +78,7 @@ describe("a master appears", () => {
     expect(sc.last).toEqual([]);
     sc.at(syncRx + 3n * MS).ptp("10.0.0.5", sync(A, 1), syncRx);
     expect(sc.last).toEqual([
-      { kind: "publish", master: expect.objectContaining({ localTimeNs: syncRx, offsetNs: 500n * S + 7n }) },
+      { kind: "publish", client: "/nqptp", master: expect.objectContaining({ localTimeNs: syncRx, offsetNs: 500n * S + 7n }) },
     ]);
   });
 
@@ -88,8 +89,8 @@ describe("a master appears", () => {
     sc.advance(S).ptp("10.0.0.5", announce(A, 1));
     const fuRx = sc.now + 50n * MS;
     sc.at(fuRx).ptp("10.0.0.5", followUp(A, 0, fuRx + 42n * S, { correctionField: 3n * 65536n }));
-    expect(sc.last).toContainEqual({
-      kind: "publish",
+    expect(sc.last).toContainEqual({ kind: "publish",
+      client: "/nqptp",
       master: { clockId: A, ip: "10.0.0.5", localTimeNs: fuRx, offsetNs: 42n * S + 3n, masterStartTimeNs: fuRx },
     });
   });
@@ -184,8 +185,8 @@ describe("choosing among timing peers", () => {
     a.announceOptions = { grandmasterPriority1: 50 };
     sc.clear();
     a.announce(sc);
-    expect(sc.last).toContainEqual({
-      kind: "publish",
+    expect(sc.last).toContainEqual({ kind: "publish",
+      client: "/nqptp",
       master: expect.objectContaining({ clockId: A, ip: "10.0.0.5", offsetNs: 100n * S }),
     });
     expect(sc.logs("info")).toEqual(["new master 0xaaaaaafffeaaaaaa at 10.0.0.5"]);

@@ -6,7 +6,6 @@
 
 import { describe, expect, test } from "bun:test";
 import type { PublishedMaster } from "../../src/clock/effects.ts";
-import { followedMaster, isPublishable, validityDeadline } from "../../src/clock/follow.ts";
 import { isCandidate } from "../../src/clock/records.ts";
 import type { InterfaceVersion } from "../../src/interface-version.ts";
 import {
@@ -92,11 +91,12 @@ describe("reducer properties", () => {
           expect(record.samples.length).toBeLessThanOrEqual(47);
           expect(record.isTimingPeer).toBe(state.peers.includes(record.ip));
         }
-        if (state.master !== null) {
-          const record = state.records.get(state.master.ip);
+        const master = state.selection!.master;
+        if (master !== null) {
+          const record = state.records.get(master.ip);
           expect(record).toBeDefined();
           expect(isCandidate(record!)).toBe(true);
-          expect(record!.clockIdentity).toBe(state.master.clockId);
+          expect(record!.clockIdentity).toBe(master.clockId);
         }
         for (const effect of step.effects) {
           if (effect.kind === "publish") {
@@ -111,7 +111,7 @@ describe("reducer properties", () => {
           }
           if (effect.kind === "send-announce") expect(state.peers).toContain(effect.to);
         }
-        expect(state.published).toEqual(published);
+        expect(state.selection!.published).toEqual(published);
       }
       // The script is not degenerate: masters came and went.
       expect(publishes).toBeGreaterThan(10);
@@ -227,33 +227,78 @@ describe("reducer properties, versions 8–10", () => {
     test(`invariants over a random script (version ${version}, seed ${seed})`, () => {
       let published: PublishedMaster | null = null;
       const counts = { publishes: 0, zeros: 0, ticks: 0, restarts: 0, wakes: 0 };
+      // An independent model of spec section 6's play state, from the events alone: what is
+      // followed, whether play is on, and until when an inactive clock stays valid.
+      const model = { ip: null as string | null, active: false, validUntilNs: null as bigint | null };
+      const later = (a: bigint | null, b: bigint) => (a !== null && a > b ? a : b);
+      // Every grandmaster each address has announced (the published id must be one of them).
+      const announced = new Map<string, Set<bigint>>();
+      // Every local time a Sync or Follow_Up from each address was received at.
+      const received = new Map<string, Set<bigint>>();
       const initial = createTracker({ ourClockIdentity: OUR_CLOCK_ID, maxRecords, interfaceVersion: version });
       runWithTimer(initial, randomFollowScript(seed, 20_000), seed, (event, nowNs, state, effects) => {
-        const follow = state.follow!;
+        const lapsedBefore = !model.active && (model.validUntilNs === null || nowNs >= model.validUntilNs);
+        switch (event.kind) {
+          case "follow":
+            if (event.address === null) Object.assign(model, { ip: null, active: false, validUntilNs: null });
+            else Object.assign(model, { ip: event.address, validUntilNs: later(model.validUntilNs, nowNs + 5n * S) });
+            if (version === 8) model.active = model.ip !== null;
+            break;
+          case "play-begin":
+            if (version !== 8) {
+              if (!model.active && lapsedBefore) counts.restarts++;
+              model.active = true;
+            }
+            break;
+          case "play-end":
+            if (version !== 8 && model.active) Object.assign(model, { active: false, validUntilNs: later(model.validUntilNs, nowNs + 2_250n * MS) });
+            break;
+          case "ptp":
+            if (event.message.kind === "sync" || event.message.kind === "follow-up") {
+              const set = received.get(event.source) ?? new Set<bigint>();
+              set.add(event.receivedAtNs);
+              received.set(event.source, set);
+            }
+            if (event.message.kind === "announce") {
+              const set = announced.get(event.source) ?? new Set<bigint>();
+              set.add(event.message.grandmasterIdentity);
+              announced.set(event.source, set);
+            }
+            break;
+          default:
+            break;
+        }
+        const publishable = model.ip !== null && (model.active || (model.validUntilNs !== null && nowNs < model.validUntilNs));
+        const client = state.clients!.get("/nqptp")!;
         expect(state.records.size).toBeLessThanOrEqual(maxRecords);
-        expect(state.master).toBeNull();
+        expect(state.selection).toBeNull();
+        expect(client.follow.ip).toBe(model.ip);
+        expect(client.follow.active).toBe(model.active);
         // The followed address is the only timing peer, and is in the table.
-        expect(state.peers).toEqual(follow.ip === null ? [] : [follow.ip]);
-        for (const record of state.records.values()) expect(record.isTimingPeer).toBe(record.ip === follow.ip);
-        if (follow.ip !== null) expect(state.records.has(follow.ip)).toBe(true);
-        if (version === 8) expect(follow.active).toBe(follow.ip !== null);
+        expect(state.peers).toEqual(model.ip === null ? [] : [model.ip]);
+        for (const record of state.records.values()) expect(record.isTimingPeer).toBe(record.ip === model.ip);
+        if (model.ip !== null) expect(state.records.has(model.ip)).toBe(true);
         for (const effect of effects) {
           if (effect.kind === "publish") {
+            expect(effect.client).toBe("/nqptp");
             expect(effect.master).not.toEqual(published);
             published = effect.master;
             counts.publishes++;
             if (effect.master === null) counts.zeros++;
             else {
               // Never a clock that is not followed, and only while it is active or valid.
-              expect(effect.master.ip).toBe(follow.ip!);
-              expect(isPublishable(follow, nowNs)).toBe(true);
-              expect(effect.master.clockId).toBe(follow.smoothing.sequence!.grandmasterIdentity!);
+              expect(effect.master.ip).toBe(model.ip!);
+              expect(publishable).toBe(true);
+              expect(announced.get(model.ip!)?.has(effect.master.clockId)).toBe(true);
+              // Dated at the receipt of one of the followed clock's Sync or Follow_Up messages.
+              expect(received.get(model.ip!)?.has(effect.master.localTimeNs)).toBe(true);
+              expect(effect.master.masterStartTimeNs).toBeLessThanOrEqual(effect.master.localTimeNs);
               expect(effect.master.offsetNs).toBeGreaterThanOrEqual(0n);
               expect(effect.master.offsetNs).toBeLessThan(2n ** 64n);
             }
           }
           if (effect.kind === "send-announce") {
-            expect(effect.to).toBe(follow.ip!);
+            expect(effect.to).toBe(model.ip!);
             counts.wakes++;
           }
           if (effect.kind === "schedule-tick") {
@@ -261,15 +306,13 @@ describe("reducer properties, versions 8–10", () => {
             counts.ticks++;
           }
         }
-        if (event.kind === "play-begin" && follow.smoothing.restart === "drop-next") counts.restarts++;
-        // Zeros whenever inactive with validity lapsed (or not following); otherwise exactly
-        // what the followed clock's smoothing says.
-        if (!isPublishable(follow, nowNs)) expect(state.published).toBeNull();
-        expect(state.published).toEqual(followedMaster(follow, nowNs));
-        expect(state.published).toEqual(published);
+        // Zeros whenever inactive with validity lapsed (or not following).
+        if (!publishable) expect(client.published).toBeNull();
+        expect(client.published).toEqual(published);
         // A pending validity deadline always has a timer set for it.
-        const deadline = validityDeadline(follow, nowNs);
-        if (deadline !== null) expect(follow.tickDueNs).toBe(deadline);
+        if (model.ip !== null && !model.active && model.validUntilNs !== null && nowNs < model.validUntilNs) {
+          expect(state.tickDueNs).toBe(model.validUntilNs);
+        }
       });
       // The script is not degenerate.
       expect(counts.publishes).toBeGreaterThan(100);

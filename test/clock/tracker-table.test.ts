@@ -55,7 +55,7 @@ describe("garbage collection", () => {
     sc.clear();
     sc.at(T0 + 500n * S).ptp("10.0.0.2", other(0x2n));
     expect(sc.publishes()).toEqual([]);
-    expect(sc.state.master?.ip).toBe("10.0.0.1");
+    expect(sc.master?.ip).toBe("10.0.0.1");
   });
 });
 

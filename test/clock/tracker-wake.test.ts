@@ -2,7 +2,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { WAKE_IDLE, wakeAnnounces, wakeOnAnnounce } from "../../src/clock/wake.ts";
-import { announceDataOf } from "../../src/clock/records.ts";
+import { announceDataOf } from "../../src/clock/announce.ts";
 import { MS, OUR_CLOCK_ID, S, Scenario, announce, followUp } from "./helpers.ts";
 
 const T0 = 1_000n * S;

@@ -87,8 +87,8 @@ describe.skipIf(missing.length > 0)("the arm64 build", () => {
       clock,
     });
     cleanups.push(() => m.stop());
-    await sendControl(version === 5 ? "T 127.0.0.2\0" : "/nqptp T 127.0.0.2\0", d.ports.control);
-    if (version === 10) await sendControl("/nqptp B\0", d.ports.control);
+    await sendControl(version === 5 ? "T 127.0.0.2\0" : `${d.shmName} T 127.0.0.2\0`, d.ports.control);
+    if (version === 10) await sendControl(`${d.shmName} B\0`, d.ports.control);
 
     const deadline = Date.now() + 30_000;
     let record: ShmRecord | null = null;

@@ -60,11 +60,11 @@ describe.each([8, 9, 10])("interface %d", (version) => {
 
   test("T (and B from 9 on) publishes the followed clock; T alone zeros it", async () => {
     const { d, m } = await setup(version);
-    await say(d, "/nqptp T 127.0.0.2");
-    if (version >= 9) await say(d, "/nqptp B");
+    await say(d, `${d.shmName} T 127.0.0.2`);
+    if (version >= 9) await say(d, `${d.shmName} B`);
     const record = await waitForShm(d.shmName, version, (r) => !isZero(r));
     expectPublished(record, version, m);
-    await say(d, "/nqptp T");
+    await say(d, `${d.shmName} T`);
     await waitForShm(d.shmName, version, isZero, 3000);
     await d.waitForOutput(/timing stopped/);
   });
@@ -73,7 +73,7 @@ describe.each([8, 9, 10])("interface %d", (version) => {
 describe("interface 10 play state", () => {
   test("T without B is published for 5 s, then zeros", async () => {
     const { d, m } = await setup(10);
-    await say(d, "/nqptp T 127.0.0.2");
+    await say(d, `${d.shmName} T 127.0.0.2`);
     const sentAt = Date.now();
     expectPublished(await waitForShm(d.shmName, 10, (r) => !isZero(r)), 10, m);
     await waitForShm(d.shmName, 10, isZero, 8000);
@@ -84,18 +84,18 @@ describe("interface 10 play state", () => {
 
   test("E then B more than 2.25 s later restarts smoothing; B sooner does not", async () => {
     const { d } = await setup(10);
-    await say(d, "/nqptp T 127.0.0.2");
-    await say(d, "/nqptp B");
+    await say(d, `${d.shmName} T 127.0.0.2`);
+    await say(d, `${d.shmName} B`);
     await waitForShm(d.shmName, 10, (r) => !isZero(r));
-    await say(d, "/nqptp E");
+    await say(d, `${d.shmName} E`);
     await d.waitForOutput(/play ended: clock valid for 2\.25 s more/);
     await Bun.sleep(500);
-    await say(d, "/nqptp B");
+    await say(d, `${d.shmName} B`);
     await d.waitForOutput(/play began: clock active\n/);
-    await say(d, "/nqptp E");
+    await say(d, `${d.shmName} E`);
     // Valid for 2.25 s after E, but never less than 5 s after T: zeros come within 5 s.
     await waitForShm(d.shmName, 10, isZero, 6000);
-    await say(d, "/nqptp B");
+    await say(d, `${d.shmName} B`);
     await d.waitForOutput(/play began: clock active \(smoothing restarted\)/);
     const record = await waitForShm(d.shmName, 10, (r) => !isZero(r));
     // A new smoothing sequence: mastership starts after the restart.
@@ -104,22 +104,22 @@ describe("interface 10 play state", () => {
 
   test("B with arguments, garbage and P are ignored; the daemon goes on", async () => {
     const { d, m } = await setup(10);
-    await say(d, "/nqptp T 127.0.0.2");
-    await say(d, "/nqptp B 127.0.0.2");
+    await say(d, `${d.shmName} T 127.0.0.2`);
+    await say(d, `${d.shmName} B 127.0.0.2`);
     await d.waitForOutput(/takes no arguments/);
     await sendControl("\u00ff\u00fe garbage", d.ports.control);
-    await say(d, "/nqptp P");
-    await say(d, "/nqptp B");
+    await say(d, `${d.shmName} P`);
+    await say(d, `${d.shmName} B`);
     expectPublished(await waitForShm(d.shmName, 10, (r) => !isZero(r)), 10, m);
     expect(d.proc.exitCode).toBeNull();
   });
 
   test("messages sent to 0.0.0.0, 127.0.0.1 and ::1 all arrive (every Shairport Sync line)", async () => {
     const { d } = await setup(10);
-    await say(d, "/nqptp T 127.0.0.2", "0.0.0.0");
-    await say(d, "/nqptp B", "::1");
+    await say(d, `${d.shmName} T 127.0.0.2`, "0.0.0.0");
+    await say(d, `${d.shmName} B`, "::1");
     await waitForShm(d.shmName, 10, (r) => !isZero(r));
-    await say(d, "/nqptp T", "127.0.0.1");
+    await say(d, `${d.shmName} T`, "127.0.0.1");
     await waitForShm(d.shmName, 10, isZero, 3000);
   });
 });

@@ -16,13 +16,18 @@
 //     type nibbles, huge TLV lengths, splices of two messages, bad nanoseconds, our own clock id;
 //   - plain random bytes.
 
-import { reduce, createTracker, type TrackerEvent, type TrackerState } from "../../src/clock/tracker.ts";
+import { reduce, createTracker, type TrackerEffect, type TrackerState } from "../../src/clock/tracker.ts";
+import { dispatchControl } from "../../src/control/dispatch.ts";
 import { parseControlMessage, MAX_CONTROL_MESSAGE_BYTES } from "../../src/control/parse.ts";
 import { isInterfaceVersion, traitsOf, type InterfaceVersion } from "../../src/interface-version.ts";
 import { parseAddress } from "../../src/net/address.ts";
+import { OwnAddresses } from "../../src/net/host.ts";
+import { PtpIngress } from "../../src/net/ptp-ingress.ts";
+import { checkShmName } from "../../src/shm/name.ts";
+import { LogRateLimiter } from "../../src/util/rate-limit.ts";
 import { decode } from "../../src/ptp/decode.ts";
 import { encodeAnnounce, encodeFollowUp, encodeHeader, encodeOrganizationExtensionTlv, encodeSync, encodeTlv } from "../../src/ptp/encode.ts";
-import { FLAG_TWO_STEP, type DecodeErrorKind, type DecodeResult } from "../../src/ptp/types.ts";
+import { FLAG_TWO_STEP, type DecodeErrorKind, type DecodeResult, type PtpMessage } from "../../src/ptp/types.ts";
 import { createPrng, type Prng } from "../support/prng.ts";
 
 export const S = 1_000_000_000n;
@@ -314,12 +319,30 @@ interface Driven {
   overflowWasActive: boolean;
 }
 
-/** What the shell does with a datagram: decode, and only if it decodes, reduce. */
-export function shellStep(state: TrackerState, result: DecodeResult, source: string, nowNs: bigint) {
-  if (!result.ok) return { state, effects: [] };
-  const event: TrackerEvent = { kind: "ptp", source, message: result.message, receivedAtNs: nowNs };
-  return reduce(state, event, nowNs);
+/**
+ * What the daemon does with a datagram that arrived on the general port from `source` (port 320):
+ * its PTP ingress (src/net/ptp-ingress.ts) checks and decodes it, and only a decoded message
+ * reaches the reducer. No host address is "ours" here.
+ */
+export function shellStep(state: TrackerState, bytes: Uint8Array, source: string, nowNs: bigint): { state: TrackerState; effects: TrackerEffect[] } {
+  let step: { state: TrackerState; effects: TrackerEffect[] } = { state, effects: [] };
+  toReducer = (from, message, receivedAtNs) => {
+    step = reduce(state, { kind: "ptp", source: from, message, receivedAtNs }, nowNs);
+  };
+  const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  ingress.onDatagram({ role: "general", data, port: 320, address: source, receivedAtNs: nowNs, kernelStamp: false });
+  return step;
 }
+
+let toReducer: (source: string, message: PtpMessage, receivedAtNs: bigint) => void = () => {};
+const ingress = new PtpIngress({
+  eventPort: 319,
+  generalPort: 320,
+  log: { debug: () => {} },
+  limiter: new LogRateLimiter(60_000),
+  own: new OwnAddresses(() => new Set()),
+  onMessage: (source, message, receivedAtNs) => toReducer(source, message, receivedAtNs),
+});
 
 export function runPtpFuzz(options: PtpFuzzOptions): PtpFuzzResult {
   const { seed, count } = options;
@@ -342,9 +365,9 @@ export function runPtpFuzz(options: PtpFuzzOptions): PtpFuzzResult {
   for (const version of options.versions) {
     if (!isInterfaceVersion(version)) throw new Error(`the tracker does not serve interface ${version}`);
     let state = createTracker({ interfaceVersion: version, ourClockIdentity: OUR_CLOCK_ID });
-    if (version >= 8) {
+    if (traitsOf(version).followsOneClock) {
       state = reduce(state, { kind: "follow", address: PEER_IP }, now).state;
-      if (version >= 9) state = reduce(state, { kind: "play-begin" }, now).state;
+      if (traitsOf(version).hasPlayCommands) state = reduce(state, { kind: "play-begin" }, now).state;
     } else {
       state = reduce(state, { kind: "timing-peers", addresses: [PEER_IP, "10.0.0.2"] }, now).state;
     }
@@ -480,7 +503,7 @@ export function runPtpFuzz(options: PtpFuzzOptions): PtpFuzzResult {
       const before = d.state;
       let step;
       try {
-        step = shellStep(d.state, result, source, now);
+        step = shellStep(d.state, bytes, source, now);
       } catch (error) {
         fail(i, `reduce threw (interface ${d.version})`, String((error as Error)?.stack ?? error), bytes);
         continue;
@@ -508,8 +531,11 @@ export function runPtpFuzz(options: PtpFuzzOptions): PtpFuzzResult {
         }
       }
       // The published record is always a peer's (the state's own view, not just the effects).
-      if (s.published !== null && !peersOf(d).includes(s.published.ip)) {
-        fail(i, `state.published is a non-peer (interface ${d.version})`, s.published.ip, bytes);
+      const regions = s.selection !== null ? [s.selection.published] : [...s.clients!.values()].map((c) => c.published);
+      for (const published of regions) {
+        if (published !== null && !peersOf(d).includes(published.ip)) {
+          fail(i, `a region's published record is a non-peer (interface ${d.version})`, published.ip, bytes);
+        }
       }
       if (i % deepCheckEvery === 0) {
         if (s.logLimits.size > d.stats.maxLogLimitKeys) d.stats.maxLogLimitKeys = s.logLimits.size;
@@ -554,6 +580,8 @@ export interface ControlFuzzResult {
   /** Tracker steps driven by accepted commands; the largest table they produced. */
   trackerSteps: number;
   maxRecords: number;
+  /** The most clients (regions) any tracker held (interfaces 8-10). */
+  maxClients: number;
   failures: FuzzFailure[];
   elapsedMs: number;
 }
@@ -587,7 +615,21 @@ function validControl(random: Prng, version: InterfaceVersion): string {
   const named = traitsOf(version).controlForm === "named";
   // Sometimes the other generation's form (the wrong --interface-version).
   const useNamed = random.int(0, 9) === 0 ? !named : named;
-  const name = random.pick(["/nqptp", "/shairport-sync", "/x"]);
+  // Client names: the usual ones, rooms of one host, and hostile ones that must create nothing.
+  const name = random.pick([
+    "/nqptp",
+    "/nqptp",
+    "/shairport-sync",
+    "/x",
+    `/nqptp-room${random.int(0, 20)}`,
+    "/../x",
+    "/a/b",
+    "/",
+    "nqptp",
+    `/${"k".repeat(random.int(62, 70))}`,
+    "/bad\u0007name",
+    "/é".repeat(random.int(20, 40)),
+  ]);
   const command = random.pick(["T", "T", "T", "B", "E", "P", "X", "t", ""]);
   const args = command === "T" ? addresses : random.int(0, 4) === 0 ? addresses : "";
   const body = useNamed ? `${name} ${command} ${args}` : `${command} ${args}`;
@@ -648,6 +690,7 @@ export function runControlFuzz(options: ControlFuzzOptions): ControlFuzzResult {
   const big = random.bytes(65_507).map((b) => 32 + (b % 95));
   let trackerSteps = 0;
   let maxRecords = 0;
+  let maxClients = 0;
   const fail = (caseIndex: number, what: string, detail: string, bytes?: Uint8Array) => {
     if (failures.length < maxFailures) failures.push({ seed, caseIndex, what, detail, ...(bytes ? { hex: hex(bytes) } : {}) });
   };
@@ -683,29 +726,35 @@ export function runControlFuzz(options: ControlFuzzOptions): ControlFuzzResult {
         }
         if (new Set(command.addresses).size !== command.addresses.length) fail(caseIndex, "duplicate peer addresses", command.addresses.join(" "), bytes);
         for (const s of command.skipped) if (s.length > 80) fail(caseIndex, "a skipped excerpt is longer than 80", s, bytes);
-      } else if (version < 9) {
+      } else if (!traitsOf(version).hasPlayCommands) {
         fail(caseIndex, `play command accepted by interface ${version}`, command.kind, bytes);
       }
-      // The shell's dispatch (src/daemon.ts onControl).
-      let event: TrackerEvent | null = null;
-      if (version < 8) event = command.kind === "timing-peers" ? { kind: "timing-peers", addresses: command.addresses } : null;
-      else if (command.kind === "timing-peers") {
-        if (!(command.addresses.length === 0 && command.skipped.length > 0)) event = { kind: "follow", address: command.addresses[0] ?? null };
-      } else event = { kind: command.kind };
-      if (event === null) continue;
-      try {
-        state = reduce(state, event, now).state;
-        trackerSteps++;
-      } catch (error) {
-        fail(caseIndex, `reduce threw on a control event (interface ${version})`, String((error as Error)?.stack ?? error), bytes);
-        continue;
+      // The daemon's dispatch (src/control/dispatch.ts), then the reducer.
+      const decision = dispatchControl(command, parsed.shmName, traitsOf(version));
+      bump(outcomes, `v${version} dispatch:${decision.kind}`);
+      if (decision.kind === "ignore") continue;
+      if (decision.client !== null) {
+        const invalid = checkShmName(decision.client);
+        if (invalid !== null) fail(caseIndex, "an invalid client name was dispatched", `${decision.client}: ${invalid}`, bytes);
+      }
+      for (const event of decision.events) {
+        try {
+          state = reduce(state, event, now).state;
+          trackerSteps++;
+        } catch (error) {
+          fail(caseIndex, `reduce threw on a control event (interface ${version})`, String((error as Error)?.stack ?? error), bytes);
+          continue;
+        }
       }
       if (state.records.size > MAX_RECORDS) fail(caseIndex, "records table exceeds 32 after a peer list", String(state.records.size), bytes);
       if (state.peers.length > MAX_RECORDS) fail(caseIndex, "more than 32 timing peers kept", String(state.peers.length), bytes);
       if (state.records.size > maxRecords) maxRecords = state.records.size;
+      const clients = state.clients?.size ?? 0;
+      if (clients > state.config.maxClients) fail(caseIndex, "more clients than maxClients", String(clients), bytes);
+      if (clients > maxClients) maxClients = clients;
     }
   }
-  return { seed, cases: caseIndex, outcomes, trackerSteps, maxRecords, failures, elapsedMs: performance.now() - started };
+  return { seed, cases: caseIndex, outcomes, trackerSteps, maxRecords, maxClients, failures, elapsedMs: performance.now() - started };
 }
 
 export function formatFailures(failures: FuzzFailure[]): string {

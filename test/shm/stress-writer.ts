@@ -7,7 +7,8 @@
 // duration-ms: for n = FIRST, FIRST+1, ...: clockId n, localTime 3n, offset 7n, start 11n (all
 // mod 2^64; FIRST is near 2^64 so the products wrap). Prints {"published":N,"busy":B}, closes.
 
-import { openShm, type PublishedRecord } from "../../src/shm/writer.ts";
+import type { PublishedMaster } from "../../src/clock/effects.ts";
+import { openShm } from "../../src/shm/writer.ts";
 import { isInterfaceVersion } from "../../src/interface-version.ts";
 
 const [name, versionText, durationText] = process.argv.slice(2);
@@ -26,7 +27,7 @@ console.log("ready");
 let n = FIRST;
 let published = 0;
 let busy = 0;
-const record: PublishedRecord = { clockId: 0n, ip: "10.0.0.1", localTimeNs: 0n, offsetNs: 0n, masterStartTimeNs: 0n };
+const record: PublishedMaster = { clockId: 0n, ip: "10.0.0.1", localTimeNs: 0n, offsetNs: 0n, masterStartTimeNs: 0n };
 const end = Date.now() + durationMs;
 while (Date.now() < end) {
   for (let i = 0; i < 1000; i++) {

@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { INTERFACE_VERSIONS, type InterfaceVersion } from "../../src/interface-version.ts";
 import { fieldAt } from "../../src/shm/layouts.ts";
-import { openShm, type PublishedRecord, type ShmWriter } from "../../src/shm/writer.ts";
+import type { PublishedMaster } from "../../src/clock/effects.ts";
+import { openShm, type ShmWriter } from "../../src/shm/writer.ts";
 import { SysError } from "../../src/sys/errors.ts";
 import { buildCReader } from "../support/c.ts";
 
@@ -118,7 +119,7 @@ async function holdLock(name: string, version: InterfaceVersion, holdMs: number)
 
 const hex = (n: bigint) => `0x${n.toString(16).padStart(16, "0")}`;
 
-const RECORD: PublishedRecord = {
+const RECORD: PublishedMaster = {
   clockId: 0xfedc_ba98_7654_3210n, // above 2^63: must be written unsigned
   ip: "192.168.50.17",
   localTimeNs: 1_722_000_000_123_456_789n,
@@ -126,7 +127,7 @@ const RECORD: PublishedRecord = {
   masterStartTimeNs: 1_721_999_990_000_000_000n,
 };
 
-function expected(version: InterfaceVersion, record: PublishedRecord | null): Reading {
+function expected(version: InterfaceVersion, record: PublishedMaster | null): Reading {
   const r = record ?? { clockId: 0n, ip: "", localTimeNs: 0n, offsetNs: 0n, masterStartTimeNs: 0n };
   return {
     version,
@@ -170,6 +171,26 @@ describe("creating the region", () => {
       }
     });
   }
+
+  test("a region another running writer serves is refused, never taken over as stale", () => {
+    const name = uniqueName();
+    const first = openShm({ name, version: 10 });
+    try {
+      first.publish(RECORD);
+      const before = readFileSync(first.path);
+      expect(() => openShm({ name, version: 10 })).toThrow(/is in use by another running nqptp/);
+      // Untouched, and still the first writer's: its next record lands.
+      expect(readFileSync(first.path)).toEqual(before);
+      first.publish({ ...RECORD, offsetNs: 42n });
+      expect(readFileSync(first.path).equals(before)).toBe(false);
+    } finally {
+      first.close();
+    }
+    // Once it is closed (as when its process ends) the name is free again.
+    const again = openShm({ name, version: 10 });
+    expect(again.reusedStaleRegion).toBe(false);
+    again.close();
+  });
 
   test("an invalid name is refused with a clear error", () => {
     const error = (() => {
