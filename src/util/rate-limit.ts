@@ -32,7 +32,7 @@ export class LogRateLimiter {
   }
 }
 
-/** " (12 more suppressed)" or "". */
+/** What to append to the line a decision lets through: " (12 similar suppressed)", or "" when none were held back. */
 export function suppressedSuffix(decision: RateLimitDecision): string {
   return decision.suppressed > 0 ? ` (${decision.suppressed} similar suppressed)` : "";
 }
