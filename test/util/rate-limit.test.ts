@@ -12,7 +12,7 @@ describe("LogRateLimiter", () => {
     expect(limiter.check("busy", 999)).toEqual({ log: false, suppressed: 2 });
     const next = limiter.check("busy", 1000);
     expect(next).toEqual({ log: true, suppressed: 2 });
-    expect(`shm busy${suppressedSuffix(next)}`).toBe("shm busy (2 similar suppressed)");
+    expect(`shm busy${suppressedSuffix(next)}`).toBe("shm busy (2 similar messages suppressed)");
     // The count starts again after a logged line.
     expect(limiter.check("busy", 2000)).toEqual({ log: true, suppressed: 0 });
   });
