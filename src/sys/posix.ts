@@ -46,8 +46,8 @@ export { SysError } from "./errors.ts";
 const EINTR_NUMBER = 4;
 const EAGAIN_NUMBER = 11;
 
-/** The host architecture, or a clear error if we do not know its ABI. */
-export function requireSupportedArch(): Arch {
+/** The host architecture, or a clear error if we do not know its ABI (fstat needs its struct stat). */
+function requireSupportedArch(): Arch {
   if (HOST_ARCH === null) {
     throw new Error(
       `unsupported architecture "${process.arch}": the shared-memory layout (pthread_mutex_t, ` +
