@@ -20,6 +20,7 @@ import {
 } from "./libc.ts";
 import { EBUSY, EINVAL, ENOTRECOVERABLE, EOWNERDEAD, ETIMEDOUT, SysError, errnoName } from "./errors.ts";
 import {
+  CLOCK_MONOTONIC_RAW,
   CLOCK_REALTIME,
   MUTEXATTR_BYTES,
   PTHREAD_MUTEX_ROBUST,
@@ -90,6 +91,21 @@ export function close(fd: number): void {
 
 export function geteuid(): number {
   return libc.geteuid();
+}
+
+// --- clocks -------------------------------------------------------------------------------------
+
+// One struct timespec { i64 tv_sec; i64 tv_nsec; } for every clock read, allocated once (the
+// function below refers to it, which keeps it alive).
+const clockMemory = allocateNative(TIMESPEC_BYTES);
+const clockTimespec = new BigInt64Array(clockMemory.buffer);
+
+const CLOCK_NAMES: Record<number, string> = { [CLOCK_REALTIME]: "CLOCK_REALTIME", [CLOCK_MONOTONIC_RAW]: "CLOCK_MONOTONIC_RAW" };
+
+/** clock_gettime(clockId) in nanoseconds (tv_sec × 10^9 + tv_nsec). */
+export function clockGettimeNs(clockId: number): bigint {
+  if (libc.clock_gettime(clockId, clockMemory.address) !== 0) fail("clock_gettime", errno(), CLOCK_NAMES[clockId] ?? String(clockId));
+  return (clockTimespec[0] as bigint) * 1_000_000_000n + (clockTimespec[1] as bigint);
 }
 
 /** The parts of struct stat the shm writer checks. */
@@ -195,10 +211,9 @@ export function lockMutexWithin(mutex: Address, timeoutMs: number): MutexLockOut
   let result = p.pthread_mutex_trylock(mutex);
   if (result === EBUSY) {
     if (timeoutMs <= 0) return "timed-out";
-    if (libc.clock_gettime(CLOCK_REALTIME, deadlineMemory.address) !== 0) fail("clock_gettime", errno(), "CLOCK_REALTIME");
-    const nanoseconds = (deadline[1] as bigint) + BigInt(Math.round(timeoutMs * 1e6));
-    deadline[0] = (deadline[0] as bigint) + nanoseconds / 1_000_000_000n;
-    deadline[1] = nanoseconds % 1_000_000_000n;
+    const at = clockGettimeNs(CLOCK_REALTIME) + BigInt(Math.round(timeoutMs * 1e6));
+    deadline[0] = at / 1_000_000_000n;
+    deadline[1] = at % 1_000_000_000n;
     call = "pthread_mutex_timedlock";
     result = p.pthread_mutex_timedlock(mutex, deadlineMemory.address);
   }

@@ -6,7 +6,18 @@ import { statSync } from "node:fs";
 import { SysError, errnoName } from "../../src/sys/errors.ts";
 import { fullMemoryBarrier, HOST_ARCH } from "../../src/sys/libc.ts";
 import * as linux from "../../src/sys/linux.ts";
-import { close, fstat, ftruncate, geteuid, initRobustSharedMutex, mmap, munmap, shmOpen, shmUnlink } from "../../src/sys/posix.ts";
+import {
+  clockGettimeNs,
+  close,
+  fstat,
+  ftruncate,
+  geteuid,
+  initRobustSharedMutex,
+  mmap,
+  munmap,
+  shmOpen,
+  shmUnlink,
+} from "../../src/sys/posix.ts";
 import { monotonicRawNs, readClock, realtimeNs } from "../../src/time/clocks.ts";
 import { compileAndRun } from "../support/c.ts";
 
@@ -75,6 +86,14 @@ describe("clocks", () => {
     const difference = ours > js ? ours - js : js - ours;
     expect(difference).toBeLessThan(50_000_000n);
     expect(readClock("realtime") >= ours).toBe(true);
+  });
+
+  test("a clock the kernel does not have is a SysError naming clock_gettime and the clock", () => {
+    const error = thrown(() => clockGettimeNs(-1_000)) as SysError;
+    expect(error).toBeInstanceOf(SysError);
+    expect(error.code).toBe("EINVAL");
+    expect(error.message).toBe("clock_gettime(-1000) failed: Invalid argument (EINVAL)");
+    expect(clockGettimeNs(linux.CLOCK_MONOTONIC_RAW)).toBeGreaterThan(0n);
   });
 
   test("monotonicRawNs strictly increases", () => {
