@@ -38,8 +38,7 @@ export function limitLog(
   rules: LogLimitRules = DEFAULT_LOG_LIMIT_RULES,
 ): LogLimitDecision {
   const entry = limits.get(key);
-  const windowOver =
-    entry === undefined || nowNs - entry.windowStartNs >= rules.intervalNs || nowNs < entry.windowStartNs;
+  const windowOver = entry === undefined || nowNs - entry.windowStartNs >= rules.intervalNs || nowNs < entry.windowStartNs;
   let next: LogLimitEntry;
   let line: string | null;
   if (windowOver) {

@@ -65,10 +65,7 @@ const PTHREAD_SYMBOLS = {
 const FSTAT_SYMBOLS = { fstat: { args: ["i32", "ptr"], returns: "i32" } } as const;
 const FXSTAT_SYMBOLS = { __fxstat: { args: ["i32", "i32", "ptr"], returns: "i32" } } as const;
 
-function loadFromFirst<T extends Record<string, FFIFunction>>(
-  libraries: readonly string[],
-  symbols: T,
-): Library<T>["symbols"] {
+function loadFromFirst<T extends Record<string, FFIFunction>>(libraries: readonly string[], symbols: T): Library<T>["symbols"] {
   const failures: string[] = [];
   for (const library of libraries) {
     try {

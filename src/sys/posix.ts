@@ -128,10 +128,7 @@ export function fstat(fd: number): FileStatus {
   return {
     ino: statView.getBigUint64(layout.ino.offset, true),
     mode: statView.getUint32(layout.mode.offset, true),
-    nlink:
-      layout.nlink.bytes === 8
-        ? Number(statView.getBigUint64(layout.nlink.offset, true))
-        : statView.getUint32(layout.nlink.offset, true),
+    nlink: layout.nlink.bytes === 8 ? Number(statView.getBigUint64(layout.nlink.offset, true)) : statView.getUint32(layout.nlink.offset, true),
     uid: statView.getUint32(layout.uid.offset, true),
     size: Number(statView.getBigInt64(layout.fileSize.offset, true)),
   };

@@ -6,18 +6,7 @@ import { readFileSync, statSync } from "node:fs";
 import { SysError, errnoName } from "../../src/sys/errors.ts";
 import { fullMemoryBarrier, HOST_ARCH, memoryAt, prepareFullMemoryBarrier, type Address } from "../../src/sys/libc.ts";
 import * as linux from "../../src/sys/linux.ts";
-import {
-  clockGettimeNs,
-  close,
-  fstat,
-  ftruncate,
-  geteuid,
-  initRobustSharedMutex,
-  mmap,
-  munmap,
-  shmOpen,
-  shmUnlink,
-} from "../../src/sys/posix.ts";
+import { clockGettimeNs, close, fstat, ftruncate, geteuid, initRobustSharedMutex, mmap, munmap, shmOpen, shmUnlink } from "../../src/sys/posix.ts";
 import { monotonicRawNs, readClock, realtimeNs } from "../../src/time/clocks.ts";
 import { compileAndRun } from "../support/c.ts";
 
@@ -176,7 +165,10 @@ describe("fullMemoryBarrier", () => {
     expect(executableSharedPages()).toEqual(pages); // prepared once: no second page
     const code = EXPECTED_CODE[process.arch]!;
     const holding = pages.filter((line) => {
-      const [start, end] = line.split(" ")[0]!.split("-").map((hex) => parseInt(hex, 16)) as [number, number];
+      const [start, end] = line
+        .split(" ")[0]!
+        .split("-")
+        .map((hex) => parseInt(hex, 16)) as [number, number];
       return end - start === 4096 && [...new Uint8Array(memoryAt(start as Address, code.length))].every((b, i) => b === code[i]);
     });
     expect(holding).toHaveLength(1);
