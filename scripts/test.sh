@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone on Debian with only Node.js and npm:
-# installs what the tests need (Debian packages when run as root, Bun from npm), builds
-# dist/nqptp, runs `bun test`, and ends with a plain "N passed, N failed" line.
+# installs what the tests need (Debian packages when run as root, Bun from npm), checks the
+# types (tsc) and the style (Biome), builds dist/nqptp, runs `bun test` with coverage, prints the
+# coverage of src/ against its floor, and ends with a plain "N passed, N failed" line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,16 +24,69 @@ if [ "${#need[@]}" -gt 0 ]; then
   fi
 fi
 
-[ -x node_modules/.bin/bun ] || npm ci --no-audit --no-fund
+[ -x node_modules/.bin/bun ] && [ -x node_modules/.bin/tsc ] && [ -x node_modules/.bin/biome ] || npm ci --no-audit --no-fund
 BUN=node_modules/.bin/bun
+
+# ---- checks before the tests: the types, then the style ---------------------------------------
+# Bun strips types without checking them: without this a type error would pass every test.
+echo "typecheck: tsc --noEmit -p ."
+if ! node_modules/.bin/tsc --noEmit -p .; then
+  echo "typecheck failed (above): the tests were not run" >&2
+  exit 1
+fi
+
+# Biome (biome.json): formatting and lint of src/ test/ bench/ scripts/. Until the tree has been
+# formatted once, its findings are reported and do not fail the run; then this says 1.
+BIOME_ENFORCED=0
+if [ "$BIOME_ENFORCED" = 1 ]; then
+  echo "style: biome ci"
+  if ! node_modules/.bin/biome ci --error-on-warnings --colors=off --max-diagnostics=50; then
+    echo "style check failed (above): 'npx biome check --write' fixes formatting and the safe lint fixes" >&2
+    exit 1
+  fi
+else
+  echo "style: biome ci (reported, not enforced yet: BIOME_ENFORCED in scripts/test.sh)"
+  node_modules/.bin/biome ci --error-on-warnings --colors=off --reporter=summary 2>&1 |
+    awk '/need to be formatted/ { listing = 1 } /^reporter\/violations/ { listing = 0 } listing && /^  - / { files++ }
+         /^Found|^  lint\// { print } END { printf "%d files need formatting\n", files }' || true
+fi
 
 $BUN scripts/build.ts
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+coverage=$(mktemp -d)
+trap 'rm -rf "$log" "$coverage"' EXIT
 set +e
-$BUN test --timeout 60000 "$@" 2>&1 | tee "$log"
+$BUN test --timeout 60000 --coverage --coverage-reporter=lcov --coverage-dir="$coverage" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+
+# ---- coverage of src/: the total over every file the tests load in-process ----------------------
+# (The end-to-end tests run the compiled binary, whose lines do not count.) The floor applies to a
+# whole run only; a run of chosen test files just prints its figure.
+COVERAGE_FLOOR_LINES=90.6
+COVERAGE_FLOOR_FUNCTIONS=88.9
+if [ -s "$coverage/lcov.info" ]; then
+  below=0
+  summary=$(awk -F: -v floor_lines="$COVERAGE_FLOOR_LINES" -v floor_functions="$COVERAGE_FLOOR_FUNCTIONS" '
+    /^SF:/ { in_src = ($2 ~ /^src\//) }
+    in_src && /^LF:/ { lf += $2 } in_src && /^LH:/ { lh += $2 }
+    in_src && /^FNF:/ { fnf += $2 } in_src && /^FNH:/ { fnh += $2 }
+    END {
+      lines = lf ? 100 * lh / lf : 0; functions = fnf ? 100 * fnh / fnf : 0
+      printf "coverage of src/: lines %.2f%% (%d/%d), functions %.2f%% (%d/%d); floor %s%% / %s%%\n", lines, lh, lf, functions, fnh, fnf, floor_lines, floor_functions
+      exit (lines + 1e-9 < floor_lines || functions + 1e-9 < floor_functions) ? 1 : 0
+    }' "$coverage/lcov.info") || below=$?
+  echo "$summary"
+  if [ "$below" != 0 ] && [ "$#" = 0 ]; then
+    echo "coverage fell below the floor; the least covered files (lines hit/found):" >&2
+    awk -F: '/^SF:/ { f = $2 } /^LF:/ { lf = $2 } /^LH:/ { if (f ~ /^src\//) printf "  %6.2f%%  %4d/%-4d %s\n", lf ? 100 * $2 / lf : 100, $2, lf, f }' "$coverage/lcov.info" | sort -n | head -10 >&2
+    [ "$status" != 0 ] || status=1
+  fi
+else
+  echo "coverage of src/: bun test wrote no lcov report" >&2
+  [ "$#" != 0 ] || [ "$status" != 0 ] || status=1
+fi
+
 pass=$(grep -Eo '^ *[0-9]+ pass$' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
 fail=$(grep -Eo '^ *[0-9]+ fail$' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
 skip=$(grep -Eo '^ *[0-9]+ skip$' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)

@@ -2,36 +2,9 @@
 // both families or on the addresses given. Each datagram is handed on with the time it was
 // received, in the interface's local clock, taken by the kernel.
 //
-// Why the event port is read by a Worker through libc, not by a Bun socket
-// ------------------------------------------------------------------------
-// An offset sample is preciseOriginTimestamp − (local time the Sync arrived), so the Sync's
-// receipt time is the whole accuracy budget. Kernel receive timestamps do not care when we read
-// them; a clock read in the data callback is late by however long the event loop was busy. Two
-// ways to get kernel stamps were built and measured against ptp4l (software timestamps, 8 Hz)
-// over a veth pair, |stamp − preciseOriginTimestamp| over 60 s, "loaded" being both cores busy
-// (2 × yes) plus 5000 PTP datagrams/s from 32 other senders plus allocation churn in the process:
-//   (a) a Bun socket plus ioctl(SIOCGSTAMPNS) in the data callback, which returns the kernel time
-//       of the LAST datagram read from the socket. Bun reads with recvmmsg(), so datagrams that
-//       queued up while the loop was busy all get the last one's stamp; that shows only at the
-//       second datagram of a batch, after the first was handed on, and its own time is lost.
-//       Idle: median 2.5 µs, p99 3.5 µs. Loaded: median 2.3 µs, but p95 8.7 ms, p99 15.6 ms
-//       (67,798 of 87,095 event datagrams shared a stamp with the previous one).
-//   (b) a Worker blocking in poll()/recvmsg() through bun:ffi on a libc socket with
-//       SO_TIMESTAMPNS: every datagram carries its own stamp (cmsg SCM_TIMESTAMPNS), converted to
-//       CLOCK_MONOTONIC_RAW microseconds after arrival on a thread the main thread's GC never
-//       stops. Idle: median 2.0 µs, p99 3.1 µs. Loaded: median 2.3 µs, p99 29 µs, max 52 µs.
-//   For scale, the clock read in (a)'s callback: idle median 128 µs, p99 1.2 ms; loaded median
-//   3.6 ms, p99 49 ms.
-// (b) is used. It costs a second JavaScript thread (~6 MB RSS idle, ~40 ms more start-up) and
-// one libc socket outside Bun's event loop. Idle, the Worker sleeps in poll() with no timeout:
-// no wake-ups. Stopping is synchronous: an eventfd wakes it and it closes the sockets before
-// close() returns.
-// The general port stays a Bun socket, with (a)'s stamps: a Follow_Up's own receipt time is used
-// only when no Sync was seen from its sender (src/clock/syfu.ts), and there a shared stamp is
-// still between the true arrival and the callback, so (a) is never worse than a clock read.
-// Where SO_TIMESTAMPNS is refused (qemu-user: ENOPROTOOPT) or the Worker cannot start, the event
-// port falls back to a Bun socket with (a), or to the clock in the callback if the ioctl is
-// refused too, and says so once.
+// The event port is read by a Worker (poll()/recvmsg() on a libc socket with SO_TIMESTAMPNS: a
+// kernel stamp per Sync), the general port by a Bun socket stamped with ioctl(SIOCGSTAMPNS), with
+// fallbacks said once. Why, with the measurements: bench/README.md, "Why the event port is read by a Worker".
 //
 // Multicast: ptp4l and other IEEE 1588 masters send to 224.0.1.129 / ff0e::181; when bound to
 // the wildcard, every socket joins those groups on every interface (multicast.ts), again every

@@ -3,7 +3,7 @@
 // mapped memory, a full memory barrier, and reading the if_nameindex() array). The typed,
 // error-checked API is src/sys/posix.ts.
 //
-// Rules that keep bun:ffi safe here (see /work/shared/bun-notes.md):
+// Rules that keep bun:ffi safe here (each learnt on Bun 1.4.5; re-check them when Bun is upgraded):
 // - dlopen("libc.so.6"): plain "libc.so" is a linker script on glibc.
 // - errno is read through __errno_location() and read.i32, never through the `errno` symbol.
 // - Pointers are only taken of typed arrays built over `new ArrayBuffer(n)` and kept alive by the
@@ -68,10 +68,7 @@ const PTHREAD_SYMBOLS = {
 const FSTAT_SYMBOLS = { fstat: { args: ["i32", "ptr"], returns: "i32" } } as const;
 const FXSTAT_SYMBOLS = { __fxstat: { args: ["i32", "i32", "ptr"], returns: "i32" } } as const;
 
-function loadFromFirst<T extends Record<string, FFIFunction>>(
-  libraries: readonly string[],
-  symbols: T,
-): Library<T>["symbols"] {
+function loadFromFirst<T extends Record<string, FFIFunction>>(libraries: readonly string[], symbols: T): Library<T>["symbols"] {
   const failures: string[] = [];
   for (const library of libraries) {
     try {
@@ -188,8 +185,9 @@ export function describeErrno(errnum: number): string {
  * corrupted Bun's heap. So buffer and address travel together in this object, and code passes
  * `native.address` from it, which keeps `native.buffer` alive. (Regression test: "native buffers
  * outlive garbage collection" in test/sys/libc.test.ts.)
- * The buffer is a `new ArrayBuffer(n)`: its storage never moves (bun-notes: small inline typed
- * arrays move when their .buffer is first touched, which would leave the address stale).
+ * The buffer is a `new ArrayBuffer(n)`: its storage never moves (the third rule at the top of this
+ * file: small inline typed arrays move when their .buffer is first touched, which would leave the
+ * address stale).
  */
 export interface NativeBuffer {
   readonly buffer: ArrayBuffer;

@@ -20,6 +20,7 @@ import {
 } from "./libc.ts";
 import { EAGAIN, EBUSY, EINVAL, ENOTRECOVERABLE, EOWNERDEAD, ETIMEDOUT, SysError, errnoName } from "./errors.ts";
 import {
+  CLOCK_MONOTONIC_RAW,
   CLOCK_REALTIME,
   LOCK_EX,
   LOCK_NB,
@@ -48,8 +49,8 @@ export { SysError } from "./errors.ts";
 const EINTR_NUMBER = 4;
 const EAGAIN_NUMBER = 11;
 
-/** The host architecture, or a clear error if we do not know its ABI. */
-export function requireSupportedArch(): Arch {
+/** The host architecture, or a clear error if we do not know its ABI (fstat needs its struct stat). */
+function requireSupportedArch(): Arch {
   if (HOST_ARCH === null) {
     throw new Error(
       `unsupported architecture "${process.arch}": the shared-memory layout (pthread_mutex_t, ` +
@@ -115,6 +116,21 @@ export function geteuid(): number {
   return libc.geteuid();
 }
 
+// --- clocks -------------------------------------------------------------------------------------
+
+// One struct timespec { i64 tv_sec; i64 tv_nsec; } for every clock read, allocated once (the
+// function below refers to it, which keeps it alive).
+const clockMemory = allocateNative(TIMESPEC_BYTES);
+const clockTimespec = new BigInt64Array(clockMemory.buffer);
+
+const CLOCK_NAMES: Record<number, string> = { [CLOCK_REALTIME]: "CLOCK_REALTIME", [CLOCK_MONOTONIC_RAW]: "CLOCK_MONOTONIC_RAW" };
+
+/** clock_gettime(clockId) in nanoseconds (tv_sec × 10^9 + tv_nsec). */
+export function clockGettimeNs(clockId: number): bigint {
+  if (libc.clock_gettime(clockId, clockMemory.address) !== 0) fail("clock_gettime", errno(), CLOCK_NAMES[clockId] ?? String(clockId));
+  return (clockTimespec[0] as bigint) * 1_000_000_000n + (clockTimespec[1] as bigint);
+}
+
 /** The parts of struct stat the shm writer checks. */
 export interface FileStatus {
   ino: bigint;
@@ -135,10 +151,7 @@ export function fstat(fd: number): FileStatus {
   return {
     ino: statView.getBigUint64(layout.ino.offset, true),
     mode: statView.getUint32(layout.mode.offset, true),
-    nlink:
-      layout.nlink.bytes === 8
-        ? Number(statView.getBigUint64(layout.nlink.offset, true))
-        : statView.getUint32(layout.nlink.offset, true),
+    nlink: layout.nlink.bytes === 8 ? Number(statView.getBigUint64(layout.nlink.offset, true)) : statView.getUint32(layout.nlink.offset, true),
     uid: statView.getUint32(layout.uid.offset, true),
     size: Number(statView.getBigInt64(layout.fileSize.offset, true)),
   };
@@ -218,10 +231,9 @@ export function lockMutexWithin(mutex: Address, timeoutMs: number): MutexLockOut
   let result = p.pthread_mutex_trylock(mutex);
   if (result === EBUSY) {
     if (timeoutMs <= 0) return "timed-out";
-    if (libc.clock_gettime(CLOCK_REALTIME, deadlineMemory.address) !== 0) fail("clock_gettime", errno(), "CLOCK_REALTIME");
-    const nanoseconds = (deadline[1] as bigint) + BigInt(Math.round(timeoutMs * 1e6));
-    deadline[0] = (deadline[0] as bigint) + nanoseconds / 1_000_000_000n;
-    deadline[1] = nanoseconds % 1_000_000_000n;
+    const at = clockGettimeNs(CLOCK_REALTIME) + BigInt(Math.round(timeoutMs * 1e6));
+    deadline[0] = at / 1_000_000_000n;
+    deadline[1] = at % 1_000_000_000n;
     call = "pthread_mutex_timedlock";
     result = p.pthread_mutex_timedlock(mutex, deadlineMemory.address);
   }

@@ -23,11 +23,6 @@ export function subU64(a: bigint, b: bigint): bigint {
   return (a - b) & U64_MASK;
 }
 
-/** (a + b) mod 2^64 */
-export function addU64(a: bigint, b: bigint): bigint {
-  return (a + b) & U64_MASK;
-}
-
 /** A PTP timestamp (IEEE 1588-2008 5.3.3: UInteger48 seconds, UInteger32 nanoseconds) in ns. */
 export function timestampToNs(seconds: bigint, nanoseconds: number): bigint {
   return seconds * NS_PER_SECOND + BigInt(nanoseconds);
@@ -39,14 +34,6 @@ export function timestampToNs(seconds: bigint, nanoseconds: number): bigint {
  */
 export function correctionToNs(correctionField: bigint): bigint {
   return correctionField / 65536n;
-}
-
-export function secondsToNs(seconds: number): bigint {
-  return BigInt(Math.round(seconds * 1e9));
-}
-
-export function msToNs(ms: number): bigint {
-  return BigInt(Math.round(ms * 1e6));
 }
 
 /** Signed ns difference as a float of seconds, only for logs. */

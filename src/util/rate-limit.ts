@@ -1,5 +1,8 @@
 // Keeps repeated warnings from flooding the journal: the first occurrence of a key is logged,
-// later ones within the interval are only counted, and the next line says how many were held back.
+// later ones within the interval are only counted, and the next line says how many were held back
+// (in the words of src/util/suppressed.ts, which the tracker's limiter shares).
+
+import { withSuppressedCount } from "./suppressed.ts";
 
 export interface RateLimitDecision {
   log: boolean;
@@ -32,7 +35,7 @@ export class LogRateLimiter {
   }
 }
 
-/** " (12 more suppressed)" or "". */
+/** What to append to the line a decision lets through: " (12 similar messages suppressed)", or "" when none were held back. */
 export function suppressedSuffix(decision: RateLimitDecision): string {
-  return decision.suppressed > 0 ? ` (${decision.suppressed} similar suppressed)` : "";
+  return withSuppressedCount("", decision.suppressed);
 }
