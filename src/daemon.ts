@@ -2,7 +2,7 @@
 // for the clock tracker; the tracker's effects become shm writes, Announces and log lines.
 // Nothing here decides anything about clocks.
 
-import type { DaemonOptions } from "./cli.ts";
+import type { DaemonOptions } from "./options.ts";
 import { parseControlMessage, type ControlParseResult } from "./control/parse.ts";
 import {
   createTracker,
