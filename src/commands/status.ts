@@ -1,24 +1,34 @@
 // `nqptp status`: what the daemon publishes (read from the shared memory of whatever interface
 // version it serves) and, with --clocks, every clock it tracks (asked over the control port).
+// runStatus takes a StatusIo: where it writes, the clock, how it reads the region and asks the
+// daemon. systemStatusIo(io) gives the real ones.
 
-import { parseArgs, renderUsage, defineCommand, type ArgsDef } from "citty";
+import { defineCommand, renderUsage, type ArgsDef } from "citty";
 import { existsSync, readFileSync } from "node:fs";
+import { EXIT_USAGE, parseCommandLine, parseIpAddress, parsePort, parseSeconds, parseShmNameOption, usageError } from "../args.ts";
 import { formatClockId } from "../clock/effects.ts";
 import { STATUS_REQUEST } from "../control/status.ts";
-import { parseAddress } from "../net/address.ts";
+import { DEFAULTS } from "../options.ts";
 import { readRegion, type RegionRecord } from "../shm/read.ts";
-import { HOST_ARCH } from "../sys/linux.ts";
-import { readClock } from "../time/clocks.ts";
+import { SHM_DIRECTORY } from "../shm/region.ts";
+import { HOST_ARCH, type Arch } from "../sys/linux.ts";
+import { readClock, type LocalClock } from "../time/clocks.ts";
 import { toI64 } from "../time/ns.ts";
+import type { Io } from "./io.ts";
+
+/** Warn (and exit 1) when the record is older than this, unless --stale-after says otherwise. */
+const DEFAULT_STALE_AFTER_S = 5;
+/** The daemon listens on each of its control addresses by default; status asks the first. */
+const DEFAULT_CONTROL_ADDRESS = DEFAULTS.controlAddresses[0]!;
 
 const args = {
-  "shm-name": { type: "string", valueHint: "/name", description: "Shared memory name", default: "/nqptp" },
+  "shm-name": { type: "string", valueHint: "/name", description: "Shared memory name", default: DEFAULTS.shmName },
   json: { type: "boolean", description: "Print JSON" },
   watch: { type: "boolean", alias: ["w"], description: "Refresh every second until interrupted" },
   clocks: { type: "boolean", description: "Also ask the daemon for every clock it tracks (over the control port)" },
-  "control-port": { type: "string", valueHint: "port", description: "The daemon's control port", default: "9000" },
-  "control-address": { type: "string", valueHint: "addr", description: "The daemon's control address", default: "127.0.0.1" },
-  "stale-after": { type: "string", valueHint: "seconds", description: "Warn when the last update is older", default: "5" },
+  "control-port": { type: "string", valueHint: "port", description: "The daemon's control port", default: String(DEFAULTS.controlPort) },
+  "control-address": { type: "string", valueHint: "addr", description: "The daemon's control address", default: DEFAULT_CONTROL_ADDRESS },
+  "stale-after": { type: "string", valueHint: "seconds", description: "Warn when the last update is older", default: String(DEFAULT_STALE_AFTER_S) },
   help: { type: "boolean", alias: ["h"], description: "Show this help" },
 } as const satisfies ArgsDef;
 
@@ -115,8 +125,8 @@ export function formatClocks(rows: ClockRow[]): string {
   return [header, ...table].map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
 }
 
+/** The region's bytes; two identical copies in a row are a consistent read (the writer may be mid-update). */
 function readConsistent(path: string): Uint8Array {
-  // The writer may be mid-update; two identical copies in a row are a consistent read.
   let previous = new Uint8Array(readFileSync(path));
   for (let i = 0; i < 10; i++) {
     const next = new Uint8Array(readFileSync(path));
@@ -126,10 +136,11 @@ function readConsistent(path: string): Uint8Array {
   return previous;
 }
 
-type DaemonAnswer = { snapshot: { records: ClockRow[] } };
+/** What status uses of the daemon's answer to STATUS (src/control/status.ts). */
+export type DaemonAnswer = { snapshot: { records: ClockRow[] } };
 
 /** Sends STATUS to the daemon's control port; the parsed answer, or why there is none. */
-async function askDaemon(address: string, port: number, timeoutMs = 1000): Promise<DaemonAnswer | { error: string }> {
+export async function askDaemon(address: string, port: number, timeoutMs = 1000): Promise<DaemonAnswer | { error: string }> {
   let settle: (answer: DaemonAnswer | { error: string }) => void = () => {};
   const answered = new Promise<DaemonAnswer | { error: string }>((resolve) => (settle = resolve));
   let socket: Bun.udp.Socket<"buffer">;
@@ -161,66 +172,117 @@ async function askDaemon(address: string, port: number, timeoutMs = 1000): Promi
   }
 }
 
-export async function runStatus(rawArgs: string[]): Promise<number> {
-  const parsed = parseArgs(rawArgs, args) as Record<string, string | boolean | string[] | undefined>;
-  if (parsed.help) {
-    process.stdout.write(`${await renderUsage(command)}\n`);
+/** Everything runStatus reaches outside itself. */
+export interface StatusIo extends Io {
+  /** The host's architecture, which fixes the region's layout; null when unsupported. */
+  arch: Arch | null;
+  /** The region's bytes at `path` (e.g. /dev/shm/nqptp), or null when there is none. */
+  readRegionFile(path: string): Uint8Array | null;
+  /** Now, in ns of the region's local clock. */
+  now(clock: LocalClock): bigint;
+  askDaemon(address: string, port: number): Promise<DaemonAnswer | { error: string }>;
+  sleep(ms: number): Promise<void>;
+  /** Before each --watch refresh (not with --json): clears a terminal, does nothing to a pipe. */
+  clearScreen(): void;
+  /** Ends --watch once aborted (the command line ends it with SIGINT). */
+  stop?: AbortSignal;
+}
+
+/** The real clock, /dev/shm, the control port and the process's stdout. */
+export function systemStatusIo(io: Io): StatusIo {
+  return {
+    ...io,
+    arch: HOST_ARCH,
+    readRegionFile: (path) => (existsSync(path) ? readConsistent(path) : null),
+    now: readClock,
+    askDaemon: (address, port) => askDaemon(address, port),
+    sleep: (ms) => Bun.sleep(ms),
+    clearScreen: () => {
+      if (process.stdout.isTTY) process.stdout.write("\x1b[2J\x1b[H");
+    },
+  };
+}
+
+interface StatusOptions {
+  shmName: string;
+  json: boolean;
+  watch: boolean;
+  clocks: boolean;
+  controlPort: number;
+  controlAddress: string;
+  staleAfterS: number;
+}
+
+type StatusPlan = { kind: "run"; options: StatusOptions } | { kind: "help" } | { kind: "error"; message: string };
+
+export function parseStatusArgs(rawArgs: readonly string[]): StatusPlan {
+  const parsed = parseCommandLine(rawArgs, args);
+  if (!parsed.ok) return { kind: "error", message: parsed.reason };
+  const line = parsed.line;
+  if (line.flag("help")) return { kind: "help" };
+  const options: StatusOptions = {
+    shmName: line.take("shm-name", parseShmNameOption, DEFAULTS.shmName),
+    json: line.flag("json"),
+    watch: line.flag("watch"),
+    clocks: line.flag("clocks"),
+    controlPort: line.take("control-port", parsePort, DEFAULTS.controlPort),
+    controlAddress: line.take("control-address", parseIpAddress, DEFAULT_CONTROL_ADDRESS),
+    staleAfterS: line.take("stale-after", parseSeconds, DEFAULT_STALE_AFTER_S),
+  };
+  if (line.error) return { kind: "error", message: line.error };
+  return { kind: "run", options };
+}
+
+/** One look: 0, 1 when the record is stale, NOT_RUNNING when there is no region or no answer. */
+async function showOnce(options: StatusOptions, arch: Arch, io: StatusIo): Promise<number> {
+  const path = `${SHM_DIRECTORY}${options.shmName}`;
+  const bytes = io.readRegionFile(path);
+  if (bytes === null) {
+    io.err(`nqptp does not seem to be running: there is no shared memory at ${path}`);
+    return NOT_RUNNING;
+  }
+  const result = readRegion(bytes, arch);
+  if (!result.ok) {
+    io.err(`${path} ${result.reason}`);
+    return NOT_RUNNING;
+  }
+  const view = viewOf(options.shmName, result.record, io.now(result.record.layout.localClock), options.staleAfterS);
+  let clocks: ClockRow[] | null = null;
+  if (options.clocks) {
+    const answer = await io.askDaemon(options.controlAddress, options.controlPort);
+    if ("error" in answer) {
+      io.err(`no answer from nqptp on ${options.controlAddress}:${options.controlPort}: ${answer.error}`);
+      return NOT_RUNNING;
+    }
+    clocks = answer.snapshot.records;
+  }
+  if (options.json) io.out(JSON.stringify(clocks ? { ...view, clocks } : view));
+  else io.out(`${formatView(view)}${clocks ? `\n\n${formatClocks(clocks)}` : ""}`);
+  return view.master?.stale ? 1 : 0;
+}
+
+export async function runStatus(rawArgs: readonly string[], io: StatusIo): Promise<number> {
+  const plan = parseStatusArgs(rawArgs);
+  if (plan.kind === "help") {
+    io.out(await renderUsage(command));
     return 0;
   }
-  const known = new Set(Object.keys(args).flatMap((k) => [`--${k}`]).concat(["-h", "-w"]));
-  for (const arg of rawArgs) {
-    const name = arg.split("=", 1)[0]!;
-    if (name.startsWith("-") && !known.has(name)) {
-      process.stderr.write(`nqptp status: unknown option ${JSON.stringify(arg)}\n`);
-      return 64;
-    }
+  if (plan.kind === "error") {
+    io.err(usageError("nqptp status", plan.message));
+    return EXIT_USAGE;
   }
-  const shmName = String(parsed["shm-name"]);
-  const staleAfterS = Number(parsed["stale-after"]);
-  const port = Number(parsed["control-port"]);
-  const address = parseAddress(String(parsed["control-address"]))?.text;
-  if (!/^\/[^/]+$/.test(shmName) || !Number.isFinite(staleAfterS) || !Number.isInteger(port) || port < 1 || port > 65535 || !address) {
-    process.stderr.write("nqptp status: bad --shm-name, --stale-after, --control-port or --control-address\n");
-    return 64;
+  const arch = io.arch;
+  if (arch === null) {
+    io.err(`nqptp status: unsupported architecture ${process.arch}`);
+    return 69; // EX_UNAVAILABLE
   }
-  if (HOST_ARCH === null) {
-    process.stderr.write(`nqptp status: unsupported architecture ${process.arch}\n`);
-    return 69;
+  const options = plan.options;
+  if (!options.watch) return showOnce(options, arch, io);
+  let status = 0;
+  while (!io.stop?.aborted) {
+    if (!options.json) io.clearScreen();
+    status = await showOnce(options, arch, io);
+    await io.sleep(1000);
   }
-  const path = `/dev/shm${shmName}`;
-
-  const once = async (): Promise<number> => {
-    if (!existsSync(path)) {
-      process.stderr.write(`nqptp does not seem to be running: there is no shared memory at ${path}\n`);
-      return NOT_RUNNING;
-    }
-    const result = readRegion(readConsistent(path), HOST_ARCH!);
-    if (!result.ok) {
-      process.stderr.write(`${path} ${result.reason}\n`);
-      return NOT_RUNNING;
-    }
-    const view = viewOf(shmName, result.record, readClock(result.record.layout.localClock), staleAfterS);
-    let clocks: ClockRow[] | null = null;
-    if (parsed.clocks) {
-      const answer = await askDaemon(address, port);
-      if ("error" in answer) {
-        process.stderr.write(`no answer from nqptp on ${address}:${port}: ${answer.error}\n`);
-        return NOT_RUNNING;
-      }
-      clocks = answer.snapshot.records;
-    }
-    if (parsed.json) {
-      process.stdout.write(`${JSON.stringify(clocks ? { ...view, clocks } : view)}\n`);
-    } else {
-      process.stdout.write(`${formatView(view)}\n${clocks ? `\n${formatClocks(clocks)}\n` : ""}`);
-    }
-    return view.master?.stale ? 1 : 0;
-  };
-
-  if (!parsed.watch) return once();
-  for (;;) {
-    if (process.stdout.isTTY && !parsed.json) process.stdout.write("\x1b[2J\x1b[H");
-    await once();
-    await Bun.sleep(1000);
-  }
+  return status;
 }
