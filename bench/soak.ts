@@ -234,6 +234,7 @@ async function daemonMain(seconds: number, floodRate: number) {
 
 async function shellMain(seconds: number, floodRate: number) {
   const { startDaemon } = await import("../src/daemon.ts");
+  const { DEFAULTS, defaultOffsetFilter } = await import("../src/options.ts");
   const { createLogger, memoryReporter } = await import("../src/log.ts");
   const { randomPorts, uniqueShmName } = await import("../test/support/daemon.ts");
   const { startPtpMaster } = await import("../test/support/ptp-master.ts");
@@ -253,6 +254,8 @@ async function shellMain(seconds: number, floodRate: number) {
       generalPort: ports.general,
       ptpAddresses: ["127.0.0.1"],
       allowRemoteControl: false,
+      offsetFilter: defaultOffsetFilter(5),
+      maxClients: DEFAULTS.maxClients,
       verbosity: 1,
     },
     { logger: createLogger({ verbosity: 1, reporters: [memoryReporter(lines)] }) },

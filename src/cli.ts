@@ -1,40 +1,34 @@
-// The command line (spec section 9): citty defines and renders it; this module turns raw
-// arguments into a validated plan without touching process.argv, stdout or the network.
+// The daemon's command line (spec section 9): citty defines and renders it, src/args.ts reads it
+// strictly; this module turns raw arguments into a validated plan without touching
+// process.argv, stdout or the network. What the options mean is src/options.ts.
 
-import { defineCommand, parseArgs, renderUsage, type ArgsDef } from "citty";
-import { parseAddress } from "./net/address.ts";
-import { DEFAULT_INTERFACE_VERSION, INTERFACE_VERSIONS, isInterfaceVersion, type InterfaceVersion } from "./interface-version.ts";
-import type { OffsetFilterName } from "./clock/offset-filter.ts";
+import { defineCommand, renderUsage, type ArgsDef } from "citty";
+import {
+  integerIn,
+  oneOf,
+  parseCommandLine,
+  parseInterfaceVersion,
+  parseIpAddressList,
+  parsePort,
+  parseShmNameOption,
+} from "./args.ts";
+import { INTERFACE_VERSIONS, traitsOf, type InterfaceVersion } from "./interface-version.ts";
+import { DEFAULTS, MAX_CLIENTS_LIMIT, OFFSET_FILTERS, defaultOffsetFilter, type DaemonOptions, type OffsetFilterName } from "./options.ts";
 import { VERSION } from "./version.ts";
 
-export interface DaemonOptions {
-  interfaceVersion: InterfaceVersion;
-  shmName: string;
-  controlPort: number;
-  controlAddresses: string[];
-  eventPort: number;
-  generalPort: number;
-  /** Addresses the PTP ports listen on; empty means every address of both families. */
-  ptpAddresses: string[];
-  /** Accept timing peer lists from senders that are not on loopback (off by default). */
-  allowRemoteControl: boolean;
-  /** How offsets are estimated (default: classic). */
-  offsetFilter?: OffsetFilterName;
-  /** Interfaces 8-10: at most this many client regions, the main one included (default 8). */
-  maxClients?: number;
-  verbosity: number;
+/** "tracking", or "tracking for 5, 6; classic for 8, 9, 10" once the default differs by version. */
+function offsetFilterDefaultText(): string {
+  const versionsOf = new Map<OffsetFilterName, InterfaceVersion[]>();
+  for (const version of INTERFACE_VERSIONS) {
+    const filter = defaultOffsetFilter(version);
+    versionsOf.set(filter, [...(versionsOf.get(filter) ?? []), version]);
+  }
+  if (versionsOf.size === 1) return [...versionsOf.keys()][0]!;
+  return [...versionsOf].map(([filter, versions]) => `${filter} for ${versions.join(", ")}`).join("; ");
 }
 
-export const DEFAULTS: Omit<DaemonOptions, "verbosity"> = {
-  interfaceVersion: DEFAULT_INTERFACE_VERSION,
-  shmName: "/nqptp",
-  controlPort: 9000,
-  controlAddresses: ["127.0.0.1", "::1"],
-  eventPort: 319,
-  generalPort: 320,
-  ptpAddresses: [],
-  allowRemoteControl: false,
-};
+const manyClients = INTERFACE_VERSIONS.filter((v) => traitsOf(v).namedClients);
+const oneClient = INTERFACE_VERSIONS.filter((v) => !traitsOf(v).namedClients);
 
 const args = {
   version: { type: "boolean", alias: ["V"], description: "Print the version and the shared memory interface version, then exit" },
@@ -43,10 +37,10 @@ const args = {
   "interface-version": {
     type: "string",
     valueHint: INTERFACE_VERSIONS.join("|"),
-    description: "Shared memory interface to serve (5: this README's struct)",
+    description: "Shared memory interface to serve (which one your Shairport Sync reads: see the README)",
     default: String(DEFAULTS.interfaceVersion),
   },
-  "shm-name": { type: "string", valueHint: "/name", description: "POSIX shared memory name", default: DEFAULTS.shmName },
+  "shm-name": { type: "string", valueHint: "/name", description: "POSIX shared memory name (2-63 bytes)", default: DEFAULTS.shmName },
   "control-port": { type: "string", valueHint: "port", description: "UDP port for timing peer lists", default: String(DEFAULTS.controlPort) },
   "control-address": {
     type: "string",
@@ -64,6 +58,17 @@ const args = {
     type: "string",
     valueHint: "addr[,addr]",
     description: "Listen for PTP on these addresses only (default: all addresses, IPv4 and IPv6)",
+  },
+  "offset-filter": {
+    type: "string",
+    valueHint: OFFSET_FILTERS.join("|"),
+    description: `Offset filter: tracking follows the master's rate, classic is the original's rules (default: ${offsetFilterDefaultText()})`,
+  },
+  "max-clients": {
+    type: "string",
+    valueHint: "n",
+    description: `Clients (shm regions) interfaces ${manyClients.join(", ")} may serve, --shm-name's included: 1-${MAX_CLIENTS_LIMIT}; no effect on ${oneClient.join(" and ")} (one client)`,
+    default: String(DEFAULTS.maxClients),
   },
 } as const satisfies ArgsDef;
 
@@ -88,119 +93,37 @@ export type CliPlan =
   | { kind: "help" }
   | { kind: "error"; message: string };
 
-const VALUE_OPTIONS = new Set(
-  Object.entries(args)
-    .filter(([, def]) => def.type === "string")
-    .map(([name]) => `--${name}`),
-);
-const FLAG_OPTIONS = new Set(["--version", "-V", "--help", "-h", "--verbose", "--allow-remote-control"]);
+const parseOffsetFilter = oneOf(OFFSET_FILTERS);
+const parseMaxClients = integerIn(1, MAX_CLIENTS_LIMIT);
 
-/** Counts -v, -vv, -vvv, --verbose; citty would only see a boolean. */
-function countVerbosity(rawArgs: string[]): number {
-  let count = 0;
-  for (const arg of rawArgs) {
-    if (arg === "--") break;
-    if (/^-v+$/.test(arg)) count += arg.length - 1;
-    else if (arg === "--verbose") count += 1;
-  }
-  return count;
-}
+export function planFromArgs(rawArgs: readonly string[]): CliPlan {
+  const parsed = parseCommandLine(rawArgs, args);
+  if (!parsed.ok) return { kind: "error", message: parsed.reason };
+  const line = parsed.line;
+  if (line.flag("help")) return { kind: "help" };
 
-/** citty accepts anything; a daemon must refuse what it does not understand. */
-function findUnknownArgument(rawArgs: string[]): string | null {
-  for (let i = 0; i < rawArgs.length; i++) {
-    const arg = rawArgs[i]!;
-    if (FLAG_OPTIONS.has(arg) || /^-v+$/.test(arg)) continue;
-    const name = arg.split("=", 1)[0]!;
-    if (VALUE_OPTIONS.has(name)) {
-      if (!arg.includes("=")) {
-        if (i + 1 >= rawArgs.length) return `option ${arg} needs a value`;
-        i++;
-      }
-      continue;
-    }
-    if (arg.startsWith("-")) return `unknown option ${JSON.stringify(arg)}`;
-    return `unexpected argument ${JSON.stringify(arg)}`;
-  }
-  return null;
-}
+  const interfaceVersion = line.take("interface-version", parseInterfaceVersion, DEFAULTS.interfaceVersion);
+  if (line.error) return { kind: "error", message: line.error };
+  if (line.flag("version")) return { kind: "version", interfaceVersion };
 
-function parsePort(name: string, value: string): number | string {
-  if (!/^[0-9]{1,5}$/.test(value)) return `--${name} must be a port number 1-65535, got ${JSON.stringify(value)}`;
-  const port = Number(value);
-  if (port < 1 || port > 65535) return `--${name} must be a port number 1-65535, got ${value}`;
-  return port;
-}
-
-export function parseInterfaceVersion(value: string): InterfaceVersion | string {
-  const n = Number(value);
-  if (!/^[0-9]+$/.test(value) || !isInterfaceVersion(n)) {
-    return `--interface-version must be one of ${INTERFACE_VERSIONS.join(", ")}, got ${JSON.stringify(value)}`;
-  }
-  return n;
-}
-
-/** A POSIX shm name: one leading slash, no other, 2-255 characters (shm_open(3)). */
-function parseShmName(value: string): string | { error: string } {
-  if (!/^\/[^/\0]{1,254}$/.test(value) || value === "/." || value === "/..") {
-    return { error: `--shm-name must look like "/nqptp" (a slash, then a name without slashes), got ${JSON.stringify(value)}` };
-  }
-  return value;
-}
-
-function parseAddressList(name: string, value: string): string[] | string {
-  const out: string[] = [];
-  for (const word of value.split(",").filter((w) => w.length > 0)) {
-    const address = parseAddress(word);
-    if (!address) return `--${name}: ${JSON.stringify(word)} is not an IP address`;
-    if (!out.includes(address.text)) out.push(address.text);
-  }
-  return out;
-}
-
-export function planFromArgs(rawArgs: string[]): CliPlan {
-  const unknown = findUnknownArgument(rawArgs);
-  if (unknown) return { kind: "error", message: unknown };
-  const parsed = parseArgs(rawArgs, args) as Record<string, string | boolean | undefined>;
-  if (parsed.help) return { kind: "help" };
-
-  const version = parseInterfaceVersion(String(parsed["interface-version"]));
-  if (typeof version === "string") return { kind: "error", message: version };
-  if (parsed.version) return { kind: "version", interfaceVersion: version };
-
-  const ports: Record<string, number> = {};
-  for (const name of ["control-port", "event-port", "general-port"]) {
-    const port = parsePort(name, String(parsed[name]));
-    if (typeof port === "string") return { kind: "error", message: port };
-    ports[name] = port;
-  }
-  if (ports["event-port"] === ports["general-port"]) {
+  const options: DaemonOptions = {
+    interfaceVersion,
+    shmName: line.take("shm-name", parseShmNameOption, DEFAULTS.shmName),
+    controlPort: line.take("control-port", parsePort, DEFAULTS.controlPort),
+    controlAddresses: line.take("control-address", parseIpAddressList, [...DEFAULTS.controlAddresses]),
+    eventPort: line.take("event-port", parsePort, DEFAULTS.eventPort),
+    generalPort: line.take("general-port", parsePort, DEFAULTS.generalPort),
+    ptpAddresses: line.take("ptp-address", parseIpAddressList, [...DEFAULTS.ptpAddresses]),
+    allowRemoteControl: line.flag("allow-remote-control"),
+    offsetFilter: line.take("offset-filter", parseOffsetFilter, defaultOffsetFilter(interfaceVersion)),
+    maxClients: line.take("max-clients", parseMaxClients, DEFAULTS.maxClients),
+    verbosity: line.count("verbose"),
+  };
+  if (line.error) return { kind: "error", message: line.error };
+  if (options.eventPort === options.generalPort) {
     return { kind: "error", message: "--event-port and --general-port must differ" };
   }
-
-  const shmName = parseShmName(String(parsed["shm-name"]));
-  if (typeof shmName !== "string") return { kind: "error", message: shmName.error };
-
-  const controlAddresses = parseAddressList("control-address", String(parsed["control-address"]));
-  if (typeof controlAddresses === "string") return { kind: "error", message: controlAddresses };
-  if (controlAddresses.length === 0) return { kind: "error", message: "--control-address needs at least one address" };
-  const ptpAddresses = parseAddressList("ptp-address", String(parsed["ptp-address"] ?? ""));
-  if (typeof ptpAddresses === "string") return { kind: "error", message: ptpAddresses };
-
-  return {
-    kind: "run",
-    options: {
-      interfaceVersion: version,
-      shmName,
-      controlPort: ports["control-port"]!,
-      controlAddresses,
-      eventPort: ports["event-port"]!,
-      generalPort: ports["general-port"]!,
-      ptpAddresses,
-      allowRemoteControl: parsed["allow-remote-control"] === true,
-      verbosity: countVerbosity(rawArgs),
-    },
-  };
+  return { kind: "run", options };
 }
 
 export async function helpText(): Promise<string> {

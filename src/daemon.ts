@@ -8,7 +8,7 @@
 // the shared memory ours to create (or to take over after a crash of ours). Opening the region
 // first would let a second instance that fails to bind remove the first one's region on exit.
 
-import type { DaemonOptions } from "./cli.ts";
+import type { DaemonOptions } from "./options.ts";
 import { createTracker } from "./clock/tracker.ts";
 import { dispatchControl } from "./control/dispatch.ts";
 import { ControlServer, type ControlStats } from "./control/server.ts";
@@ -69,7 +69,7 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
     if (decision.log) log.warn(message + suppressedSuffix(decision));
   };
   const startedAtMs = Date.now();
-  const maxClients = traits.namedClients ? (options.maxClients ?? 8) : 1;
+  const maxClients = traits.namedClients ? options.maxClients : 1;
 
   const publisher = new Publisher({
     interfaceVersion: options.interfaceVersion,
@@ -86,7 +86,7 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
       ourClockIdentity: clockIdentityFromHost(),
       mainClient: options.shmName,
       maxClients,
-      offsetFilter: options.offsetFilter ?? "classic",
+      offsetFilter: options.offsetFilter,
     }),
     publisher,
     now,

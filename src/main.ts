@@ -1,6 +1,8 @@
 // Entry point: the command line, then the daemon until SIGINT or SIGTERM.
 
+import { EXIT_USAGE, usageError } from "./args.ts";
 import { helpText, planFromArgs } from "./cli.ts";
+import { processIo } from "./commands/io.ts";
 import { startDaemon, type Daemon } from "./daemon.ts";
 import { NqptpError } from "./errors.ts";
 import { createLogger } from "./log.ts";
@@ -9,9 +11,12 @@ import { versionLine } from "./version.ts";
 
 /** Subcommands run and exit; without one, the daemon runs. */
 const SUBCOMMANDS: Record<string, (args: string[]) => Promise<number>> = {
-  status: async (args) => (await import("./commands/status.ts")).runStatus(args),
-  install: async (args) => (await import("./commands/install.ts")).runInstall(args),
-  uninstall: async (args) => (await import("./commands/install.ts")).runUninstall(args),
+  status: async (args) => {
+    const { runStatus, systemStatusIo } = await import("./commands/status.ts");
+    return runStatus(args, systemStatusIo(processIo));
+  },
+  install: async (args) => (await import("./commands/install.ts")).runInstall(args, processIo),
+  uninstall: async (args) => (await import("./commands/install.ts")).runUninstall(args, processIo),
 };
 
 async function main(rawArgs: string[]): Promise<number | "running"> {
@@ -20,14 +25,14 @@ async function main(rawArgs: string[]): Promise<number | "running"> {
   const plan = planFromArgs(rawArgs);
   switch (plan.kind) {
     case "help":
-      process.stdout.write(`${await helpText()}\n`);
+      processIo.out(await helpText());
       return 0;
     case "version":
-      process.stdout.write(`${versionLine(plan.interfaceVersion)}\n`);
+      processIo.out(versionLine(plan.interfaceVersion));
       return 0;
     case "error":
-      process.stderr.write(`nqptp: ${plan.message}\nTry "nqptp --help".\n`);
-      return 64;
+      processIo.err(usageError("nqptp", plan.message));
+      return EXIT_USAGE;
     case "run":
       break;
   }

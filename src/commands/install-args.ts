@@ -1,10 +1,10 @@
-// The command lines of `nqptp install` and `nqptp uninstall`: citty defines and renders them;
-// parsing is strict (an unknown option is an error, not ignored) and touches nothing.
+// The command lines of `nqptp install` and `nqptp uninstall`: citty defines and renders them,
+// src/args.ts reads them strictly (as every command's); parsing touches nothing.
 
 import { resolve } from "node:path";
 import { defineCommand, renderUsage, type ArgsDef, type BooleanArgDef, type StringArgDef } from "citty";
-import { parseInterfaceVersion } from "../cli.ts";
-import type { InterfaceVersion } from "../interface-version.ts";
+import { parseCommandLine, parseInterfaceVersion, type CommandLine } from "../args.ts";
+import { DEFAULT_INTERFACE_VERSION, INTERFACE_VERSIONS, type InterfaceVersion } from "../interface-version.ts";
 
 const rootArg: StringArgDef = {
   type: "string",
@@ -16,8 +16,8 @@ const helpArg: BooleanArgDef = { type: "boolean", alias: ["h"], description: "Sh
 const installArgs = {
   "interface-version": {
     type: "string",
-    valueHint: "5|6|8|9|10",
-    description: "Put --interface-version N on the unit's ExecStart= (default: what `shairport-sync -V` asks for, else 5)",
+    valueHint: INTERFACE_VERSIONS.join("|"),
+    description: `Put --interface-version N on the unit's ExecStart= (default: what \`shairport-sync -V\` asks for, else ${DEFAULT_INTERFACE_VERSION})`,
   },
   "shairport-sync": {
     type: "string",
@@ -64,72 +64,34 @@ export interface UninstallOptions {
 
 export type ArgsPlan<T> = { kind: "run"; options: T } | { kind: "help" } | { kind: "error"; message: string };
 
-type Parsed = { values: Record<string, string>; flags: Set<string> } | { error: string };
-
-/** `--name value`, `--name=value`, `--flag`, `-h`; anything else is an error. */
-function parseStrict(rawArgs: string[], def: ArgsDef): Parsed {
-  const values: Record<string, string> = {};
-  const flags = new Set<string>();
-  const lookup = (spelled: string): string | undefined => {
-    if (spelled.startsWith("--")) return Object.hasOwn(def, spelled.slice(2)) ? spelled.slice(2) : undefined;
-    const short = spelled.slice(1);
-    return Object.entries(def).find(([, d]) => {
-      const alias = (d as { alias?: string | string[] }).alias;
-      return Array.isArray(alias) ? alias.includes(short) : alias === short;
-    })?.[0];
-  };
-  for (let i = 0; i < rawArgs.length; i++) {
-    const arg = rawArgs[i]!;
-    if (!arg.startsWith("-") || arg === "-" || arg === "--") return { error: `unexpected argument ${JSON.stringify(arg)}` };
-    const eq = arg.indexOf("=");
-    const spelled = eq > 0 ? arg.slice(0, eq) : arg;
-    const name = lookup(spelled);
-    if (name === undefined) return { error: `unknown option ${JSON.stringify(spelled)}` };
-    if (def[name]!.type === "boolean") {
-      if (eq > 0) return { error: `option ${spelled} takes no value` };
-      flags.add(name);
-      continue;
-    }
-    let value: string;
-    if (eq > 0) value = arg.slice(eq + 1);
-    else if (i + 1 < rawArgs.length) value = rawArgs[++i]!;
-    else return { error: `option ${spelled} needs a value` };
-    if (value === "") return { error: `option ${spelled} needs a value` };
-    values[name] = value;
-  }
-  return { values, flags };
+function rootOption(line: CommandLine): { root: string; rootGiven: boolean } {
+  const root = line.value("root");
+  return root === undefined ? { root: "/", rootGiven: false } : { root: resolve(root), rootGiven: true };
 }
 
-function rootOption(values: Record<string, string>): { root: string; rootGiven: boolean } {
-  return values.root === undefined ? { root: "/", rootGiven: false } : { root: resolve(values.root), rootGiven: true };
-}
-
-export function parseInstallArgs(rawArgs: string[]): ArgsPlan<InstallOptions> {
-  const parsed = parseStrict(rawArgs, installArgs);
-  if ("error" in parsed) return { kind: "error", message: parsed.error };
-  if (parsed.flags.has("help")) return { kind: "help" };
-  let interfaceVersion: InterfaceVersion | null = null;
-  if (parsed.values["interface-version"] !== undefined) {
-    const version = parseInterfaceVersion(parsed.values["interface-version"]);
-    if (typeof version === "string") return { kind: "error", message: version };
-    interfaceVersion = version;
-  }
+export function parseInstallArgs(rawArgs: readonly string[]): ArgsPlan<InstallOptions> {
+  const parsed = parseCommandLine(rawArgs, installArgs);
+  if (!parsed.ok) return { kind: "error", message: parsed.reason };
+  const line = parsed.line;
+  if (line.flag("help")) return { kind: "help" };
+  const interfaceVersion = line.take("interface-version", parseInterfaceVersion, null);
+  if (line.error) return { kind: "error", message: line.error };
   return {
     kind: "run",
     options: {
-      ...rootOption(parsed.values),
+      ...rootOption(line),
       interfaceVersion,
-      shairportSync: parsed.values["shairport-sync"] ?? null,
-      force: parsed.flags.has("force"),
+      shairportSync: line.value("shairport-sync") ?? null,
+      force: line.flag("force"),
     },
   };
 }
 
-export function parseUninstallArgs(rawArgs: string[]): ArgsPlan<UninstallOptions> {
-  const parsed = parseStrict(rawArgs, uninstallArgs);
-  if ("error" in parsed) return { kind: "error", message: parsed.error };
-  if (parsed.flags.has("help")) return { kind: "help" };
-  return { kind: "run", options: rootOption(parsed.values) };
+export function parseUninstallArgs(rawArgs: readonly string[]): ArgsPlan<UninstallOptions> {
+  const parsed = parseCommandLine(rawArgs, uninstallArgs);
+  if (!parsed.ok) return { kind: "error", message: parsed.reason };
+  if (parsed.line.flag("help")) return { kind: "help" };
+  return { kind: "run", options: rootOption(parsed.line) };
 }
 
 export async function installHelp(): Promise<string> {

@@ -20,7 +20,9 @@ import {
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import unitTemplate from "../../nqptp.service" with { type: "text" };
+import { usageError } from "../args.ts";
 import { VERSION } from "../version.ts";
+import type { Io } from "./io.ts";
 import { installHelp, parseInstallArgs, parseUninstallArgs, uninstallHelp, type ArgsPlan, type InstallOptions, type UninstallOptions } from "./install-args.ts";
 import {
   BINARY_MODE,
@@ -43,15 +45,6 @@ import { INSTALLED_BINARY, INSTALLED_UNIT, enablementLinks, execStartOf, isOurUn
  */
 export const BINARY_IDENTITY = "This is nqptp, the Bun re-implementation; `nqptp uninstall` looks for this line.";
 
-interface Io {
-  out(text: string): void;
-  err(text: string): void;
-}
-
-const io: Io = {
-  out: (text) => process.stdout.write(`${text}\n`),
-  err: (text) => process.stderr.write(`${text}\n`),
-};
 
 // ---------------------------------------------------------------------------------------------
 // Facts
@@ -210,7 +203,7 @@ async function runSubcommand<O>(
     return EXIT.ok;
   }
   if (parsed.kind === "error") {
-    out.err(`nqptp ${name}: ${parsed.message}\nTry "nqptp ${name} --help".`);
+    out.err(usageError(`nqptp ${name}`, parsed.message));
     return EXIT.usage;
   }
   try {
@@ -229,7 +222,7 @@ function reloadSystemd(command: string, out: Io): boolean {
   return result.ok;
 }
 
-export async function runInstall(args: string[], out: Io = io): Promise<number> {
+export async function runInstall(args: string[], out: Io): Promise<number> {
   return runSubcommand("install", parseInstallArgs(args), installHelp, (options) => install(options, out), out);
 }
 
@@ -348,7 +341,7 @@ async function install(options: InstallOptions, out: Io): Promise<number> {
 // ---------------------------------------------------------------------------------------------
 // uninstall
 
-export async function runUninstall(args: string[], out: Io = io): Promise<number> {
+export async function runUninstall(args: string[], out: Io): Promise<number> {
   return runSubcommand("uninstall", parseUninstallArgs(args), uninstallHelp, (options) => uninstall(options, out), out);
 }
 

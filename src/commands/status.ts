@@ -1,24 +1,36 @@
 // `nqptp status`: what the daemon publishes (read from the shared memory of whatever interface
-// version it serves) and, with --clocks, every clock it tracks (asked over the control port).
+// version it serves); for interfaces 8-10 every client region the daemon serves (their names
+// asked over the control port); with --clocks every clock it tracks (asked the same way).
+// runStatus takes a StatusIo: where it writes, the clock, how it reads the region and asks the
+// daemon. systemStatusIo(io) gives the real ones.
 
-import { parseArgs, renderUsage, defineCommand, type ArgsDef } from "citty";
+import { defineCommand, renderUsage, type ArgsDef } from "citty";
 import { existsSync, readFileSync } from "node:fs";
+import { EXIT_USAGE, parseCommandLine, parseIpAddress, parsePort, parseSeconds, parseShmNameOption, usageError } from "../args.ts";
 import { formatClockId } from "../ptp/clock-identity.ts";
 import { STATUS_REQUEST } from "../control/status.ts";
-import { parseAddress } from "../net/address.ts";
+import { traitsOf } from "../interface-version.ts";
+import { DEFAULTS } from "../options.ts";
 import { readRegion, type RegionRecord } from "../shm/read.ts";
-import { HOST_ARCH } from "../sys/linux.ts";
-import { readClock } from "../time/clocks.ts";
+import { SHM_DIRECTORY } from "../shm/region.ts";
+import { HOST_ARCH, type Arch } from "../sys/linux.ts";
+import { readClock, type LocalClock } from "../time/clocks.ts";
 import { toI64 } from "../time/ns.ts";
+import type { Io } from "./io.ts";
+
+/** Warn (and exit 1) when the record is older than this, unless --stale-after says otherwise. */
+const DEFAULT_STALE_AFTER_S = 5;
+/** The daemon listens on each of its control addresses by default; status asks the first. */
+const DEFAULT_CONTROL_ADDRESS = DEFAULTS.controlAddresses[0]!;
 
 const args = {
-  "shm-name": { type: "string", valueHint: "/name", description: "Shared memory name", default: "/nqptp" },
+  "shm-name": { type: "string", valueHint: "/name", description: "Shared memory name", default: DEFAULTS.shmName },
   json: { type: "boolean", description: "Print JSON" },
   watch: { type: "boolean", alias: ["w"], description: "Refresh every second until interrupted" },
   clocks: { type: "boolean", description: "Also ask the daemon for every clock it tracks (over the control port)" },
-  "control-port": { type: "string", valueHint: "port", description: "The daemon's control port", default: "9000" },
-  "control-address": { type: "string", valueHint: "addr", description: "The daemon's control address", default: "127.0.0.1" },
-  "stale-after": { type: "string", valueHint: "seconds", description: "Warn when the last update is older", default: "5" },
+  "control-port": { type: "string", valueHint: "port", description: "The daemon's control port", default: String(DEFAULTS.controlPort) },
+  "control-address": { type: "string", valueHint: "addr", description: "The daemon's control address", default: DEFAULT_CONTROL_ADDRESS },
+  "stale-after": { type: "string", valueHint: "seconds", description: "Warn when the last update is older", default: String(DEFAULT_STALE_AFTER_S) },
   help: { type: "boolean", alias: ["h"], description: "Show this help" },
 } as const satisfies ArgsDef;
 
@@ -93,14 +105,16 @@ interface ClockRow {
   qualified: boolean;
   valid: boolean;
   isMaster: boolean;
+  /** 8-10: the clients following it (absent from daemons before several clients). */
+  followedBy?: string[];
   lastHeardAgoNs: string | null;
   latestOffsetNs: string | null;
   sampleCount: number;
 }
 
-export function formatClocks(rows: ClockRow[]): string {
+export function formatClocks(rows: ClockRow[], withClients = false): string {
   if (rows.length === 0) return "clocks: none seen";
-  const header = ["IP", "CLOCK ID", "ROLE", "QUALIFIED", "VALID", "LAST HEARD", "OFFSET (s)", "SAMPLES"];
+  const header = ["IP", "CLOCK ID", "ROLE", "QUALIFIED", "VALID", "LAST HEARD", "OFFSET (s)", "SAMPLES", ...(withClients ? ["FOLLOWED BY"] : [])];
   const table = rows.map((r) => [
     r.ip,
     r.clockId === null ? "-" : formatClockId(BigInt(r.clockId)),
@@ -110,13 +124,49 @@ export function formatClocks(rows: ClockRow[]): string {
     r.lastHeardAgoNs === null ? "never" : `${(Number(r.lastHeardAgoNs) / 1e9).toFixed(1)} s ago`,
     r.latestOffsetNs === null ? "-" : (Number(toI64(BigInt(r.latestOffsetNs))) / 1e9).toFixed(9),
     String(r.sampleCount),
+    ...(withClients ? [r.followedBy && r.followedBy.length > 0 ? r.followedBy.join(",") : "-"] : []),
   ]);
+  return formatTable(header, table);
+}
+
+function formatTable(header: string[], table: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
   return [header, ...table].map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
 }
 
+/** One client of the daemon's answer (control/status.ts; bigints as decimal strings). */
+interface ClientRow {
+  name: string;
+  follow: { ip: string | null; active: boolean; validForNs: string | null };
+}
+
+/** A client region as status shows it: what the daemon says it follows, what its region holds. */
+export interface ClientView {
+  name: string;
+  following: string | null;
+  /** "active" (play on), "valid" (still published after T or E), or "idle" (zeros). */
+  state: "active" | "valid" | "idle";
+  validForS: number | null;
+  /** What its region holds; null for zeros or a region that could not be read (`problem`). */
+  master: MasterView | null;
+  problem?: string;
+}
+
+export function formatClients(clients: ClientView[]): string {
+  const header = ["CLIENT", "FOLLOWING", "STATE", "CLOCK ID", "OFFSET (s)", "LAST UPDATE"];
+  const table = clients.map((c) => [
+    c.name,
+    c.following ?? "-",
+    c.state === "valid" && c.validForS !== null ? `valid ${c.validForS.toFixed(1)} s` : c.state,
+    c.master?.clockId ?? "-",
+    c.master ? `${c.master.offsetS >= 0 ? "+" : ""}${c.master.offsetS.toFixed(9)}` : "-",
+    c.problem ?? (c.master ? `${c.master.lastUpdateAgoS.toFixed(3)} s ago` : "-"),
+  ]);
+  return formatTable(header, table);
+}
+
+/** The region's bytes; two identical copies in a row are a consistent read (the writer may be mid-update). */
 function readConsistent(path: string): Uint8Array {
-  // The writer may be mid-update; two identical copies in a row are a consistent read.
   let previous = new Uint8Array(readFileSync(path));
   for (let i = 0; i < 10; i++) {
     const next = new Uint8Array(readFileSync(path));
@@ -126,10 +176,11 @@ function readConsistent(path: string): Uint8Array {
   return previous;
 }
 
-type DaemonAnswer = { snapshot: { records: ClockRow[] } };
+/** What status uses of the daemon's answer to STATUS (src/control/status.ts). */
+export type DaemonAnswer = { snapshot: { records: ClockRow[]; clients?: ClientRow[] } };
 
 /** Sends STATUS to the daemon's control port; the parsed answer, or why there is none. */
-async function askDaemon(address: string, port: number, timeoutMs = 1000): Promise<DaemonAnswer | { error: string }> {
+export async function askDaemon(address: string, port: number, timeoutMs = 1000): Promise<DaemonAnswer | { error: string }> {
   let settle: (answer: DaemonAnswer | { error: string }) => void = () => {};
   const answered = new Promise<DaemonAnswer | { error: string }>((resolve) => (settle = resolve));
   let socket: Bun.udp.Socket<"buffer">;
@@ -161,66 +212,140 @@ async function askDaemon(address: string, port: number, timeoutMs = 1000): Promi
   }
 }
 
-export async function runStatus(rawArgs: string[]): Promise<number> {
-  const parsed = parseArgs(rawArgs, args) as Record<string, string | boolean | string[] | undefined>;
-  if (parsed.help) {
-    process.stdout.write(`${await renderUsage(command)}\n`);
+/** Everything runStatus reaches outside itself. */
+export interface StatusIo extends Io {
+  /** The host's architecture, which fixes the region's layout; null when unsupported. */
+  arch: Arch | null;
+  /** The region's bytes at `path` (e.g. /dev/shm/nqptp), or null when there is none. */
+  readRegionFile(path: string): Uint8Array | null;
+  /** Now, in ns of the region's local clock. */
+  now(clock: LocalClock): bigint;
+  askDaemon(address: string, port: number): Promise<DaemonAnswer | { error: string }>;
+  sleep(ms: number): Promise<void>;
+  /** Before each --watch refresh (not with --json): clears a terminal, does nothing to a pipe. */
+  clearScreen(): void;
+  /** Ends --watch once aborted (the command line ends it with SIGINT). */
+  stop?: AbortSignal;
+}
+
+/** The real clock, /dev/shm, the control port and the process's stdout. */
+export function systemStatusIo(io: Io): StatusIo {
+  return {
+    ...io,
+    arch: HOST_ARCH,
+    readRegionFile: (path) => (existsSync(path) ? readConsistent(path) : null),
+    now: readClock,
+    askDaemon: (address, port) => askDaemon(address, port),
+    sleep: (ms) => Bun.sleep(ms),
+    clearScreen: () => {
+      if (process.stdout.isTTY) process.stdout.write("\x1b[2J\x1b[H");
+    },
+  };
+}
+
+interface StatusOptions {
+  shmName: string;
+  json: boolean;
+  watch: boolean;
+  clocks: boolean;
+  controlPort: number;
+  controlAddress: string;
+  staleAfterS: number;
+}
+
+type StatusPlan = { kind: "run"; options: StatusOptions } | { kind: "help" } | { kind: "error"; message: string };
+
+export function parseStatusArgs(rawArgs: readonly string[]): StatusPlan {
+  const parsed = parseCommandLine(rawArgs, args);
+  if (!parsed.ok) return { kind: "error", message: parsed.reason };
+  const line = parsed.line;
+  if (line.flag("help")) return { kind: "help" };
+  const options: StatusOptions = {
+    shmName: line.take("shm-name", parseShmNameOption, DEFAULTS.shmName),
+    json: line.flag("json"),
+    watch: line.flag("watch"),
+    clocks: line.flag("clocks"),
+    controlPort: line.take("control-port", parsePort, DEFAULTS.controlPort),
+    controlAddress: line.take("control-address", parseIpAddress, DEFAULT_CONTROL_ADDRESS),
+    staleAfterS: line.take("stale-after", parseSeconds, DEFAULT_STALE_AFTER_S),
+  };
+  if (line.error) return { kind: "error", message: line.error };
+  return { kind: "run", options };
+}
+
+/** One look: 0, 1 when the record is stale, NOT_RUNNING when there is no region or no answer. */
+async function showOnce(options: StatusOptions, arch: Arch, io: StatusIo): Promise<number> {
+  const path = `${SHM_DIRECTORY}${options.shmName}`;
+  const bytes = io.readRegionFile(path);
+  if (bytes === null) {
+    io.err(`nqptp does not seem to be running: there is no shared memory at ${path}`);
+    return NOT_RUNNING;
+  }
+  const result = readRegion(bytes, arch);
+  if (!result.ok) {
+    io.err(`${path} ${result.reason}`);
+    return NOT_RUNNING;
+  }
+  const nowNs = io.now(result.record.layout.localClock);
+  const view = viewOf(options.shmName, result.record, nowNs, options.staleAfterS);
+  const namedClients = traitsOf(result.record.version).namedClients;
+  let answer: DaemonAnswer | { error: string } | null = null;
+  // The daemon alone knows its other clients' names; for the clocks it is asked in any case.
+  if (options.clocks || namedClients) answer = await io.askDaemon(options.controlAddress, options.controlPort);
+  const unanswered = answer !== null && "error" in answer ? `no answer from nqptp on ${options.controlAddress}:${options.controlPort}: ${answer.error}` : null;
+  if (options.clocks && unanswered !== null) {
+    io.err(unanswered);
+    return NOT_RUNNING;
+  }
+  const snapshot = answer !== null && !("error" in answer) ? answer.snapshot : null;
+  const clocks = options.clocks && snapshot !== null ? snapshot.records : null;
+  const clients = namedClients && snapshot?.clients ? snapshot.clients.map((c) => clientView(c, arch, io, nowNs, options.staleAfterS)) : null;
+  if (options.json) {
+    io.out(JSON.stringify({ ...view, ...(clients ? { clients } : {}), ...(clocks ? { clocks } : {}) }));
+  } else {
+    const parts = [formatView(view)];
+    if (clients && clients.length > 1) parts.push(formatClients(clients));
+    else if (namedClients && unanswered !== null) parts.push(`clients: not known (${unanswered})`);
+    if (clocks) parts.push(formatClocks(clocks, namedClients));
+    io.out(parts.join("\n\n"));
+  }
+  return view.master?.stale ? 1 : 0;
+}
+
+function clientView(client: ClientRow, arch: Arch, io: StatusIo, nowNs: bigint, staleAfterS: number): ClientView {
+  const validForNs = client.follow.validForNs === null ? null : BigInt(client.follow.validForNs);
+  const state = client.follow.ip !== null && client.follow.active ? "active" : client.follow.ip !== null && validForNs !== null && validForNs > 0n ? "valid" : "idle";
+  const base = { name: client.name, following: client.follow.ip, state, validForS: validForNs === null ? null : Number(validForNs) / 1e9 } as const;
+  const path = `${SHM_DIRECTORY}${client.name}`;
+  const bytes = io.readRegionFile(path);
+  if (bytes === null) return { ...base, master: null, problem: `no region at ${path}` };
+  const read = readRegion(bytes, arch);
+  if (!read.ok) return { ...base, master: null, problem: `${path} ${read.reason}` };
+  return { ...base, master: viewOf(client.name, read.record, nowNs, staleAfterS).master };
+}
+
+export async function runStatus(rawArgs: readonly string[], io: StatusIo): Promise<number> {
+  const plan = parseStatusArgs(rawArgs);
+  if (plan.kind === "help") {
+    io.out(await renderUsage(command));
     return 0;
   }
-  const known = new Set(Object.keys(args).flatMap((k) => [`--${k}`]).concat(["-h", "-w"]));
-  for (const arg of rawArgs) {
-    const name = arg.split("=", 1)[0]!;
-    if (name.startsWith("-") && !known.has(name)) {
-      process.stderr.write(`nqptp status: unknown option ${JSON.stringify(arg)}\n`);
-      return 64;
-    }
+  if (plan.kind === "error") {
+    io.err(usageError("nqptp status", plan.message));
+    return EXIT_USAGE;
   }
-  const shmName = String(parsed["shm-name"]);
-  const staleAfterS = Number(parsed["stale-after"]);
-  const port = Number(parsed["control-port"]);
-  const address = parseAddress(String(parsed["control-address"]))?.text;
-  if (!/^\/[^/]+$/.test(shmName) || !Number.isFinite(staleAfterS) || !Number.isInteger(port) || port < 1 || port > 65535 || !address) {
-    process.stderr.write("nqptp status: bad --shm-name, --stale-after, --control-port or --control-address\n");
-    return 64;
+  const arch = io.arch;
+  if (arch === null) {
+    io.err(`nqptp status: unsupported architecture ${process.arch}`);
+    return 69; // EX_UNAVAILABLE
   }
-  if (HOST_ARCH === null) {
-    process.stderr.write(`nqptp status: unsupported architecture ${process.arch}\n`);
-    return 69;
+  const options = plan.options;
+  if (!options.watch) return showOnce(options, arch, io);
+  let status = 0;
+  while (!io.stop?.aborted) {
+    if (!options.json) io.clearScreen();
+    status = await showOnce(options, arch, io);
+    await io.sleep(1000);
   }
-  const path = `/dev/shm${shmName}`;
-
-  const once = async (): Promise<number> => {
-    if (!existsSync(path)) {
-      process.stderr.write(`nqptp does not seem to be running: there is no shared memory at ${path}\n`);
-      return NOT_RUNNING;
-    }
-    const result = readRegion(readConsistent(path), HOST_ARCH!);
-    if (!result.ok) {
-      process.stderr.write(`${path} ${result.reason}\n`);
-      return NOT_RUNNING;
-    }
-    const view = viewOf(shmName, result.record, readClock(result.record.layout.localClock), staleAfterS);
-    let clocks: ClockRow[] | null = null;
-    if (parsed.clocks) {
-      const answer = await askDaemon(address, port);
-      if ("error" in answer) {
-        process.stderr.write(`no answer from nqptp on ${address}:${port}: ${answer.error}\n`);
-        return NOT_RUNNING;
-      }
-      clocks = answer.snapshot.records;
-    }
-    if (parsed.json) {
-      process.stdout.write(`${JSON.stringify(clocks ? { ...view, clocks } : view)}\n`);
-    } else {
-      process.stdout.write(`${formatView(view)}\n${clocks ? `\n${formatClocks(clocks)}\n` : ""}`);
-    }
-    return view.master?.stale ? 1 : 0;
-  };
-
-  if (!parsed.watch) return once();
-  for (;;) {
-    if (process.stdout.isTTY && !parsed.json) process.stdout.write("\x1b[2J\x1b[H");
-    await once();
-    await Bun.sleep(1000);
-  }
+  return status;
 }

@@ -188,7 +188,9 @@ describe("command lines", () => {
     [["--root"], "needs a value"],
     [["--root="], "needs a value"],
     [["--force=yes"], "takes no value"],
-    [["--interface-version", "7"], "must be one of"],
+    [["--interface-version", "7"], '--interface-version: "7" is not one of 5, 6, 8, 9, 10'],
+    [["--interface-version", "1e1"], "is not one of"],
+    [["--root", "/a", "--root=/b"], "option --root is given twice"],
     [["--help", "--bogus"], "unknown option"],
   ])("install %j is refused (%s)", (args, message) => {
     const plan = parseInstallArgs(args);
