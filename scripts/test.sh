@@ -14,11 +14,21 @@ command -v qemu-aarch64 >/dev/null 2>&1 || need+=(qemu-user)                # te
 command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 command -v ptp4l >/dev/null 2>&1 || [ -x /usr/sbin/ptp4l ] || need+=(linuxptp)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)  # test/service.test.ts: the unit's exposure score and syscall filter
+# test/e2e/systemd.test.ts and bullseye.test.ts: Debian roots built with mmdebstrap, booted with systemd-nspawn
+command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap debian-archive-keyring)
+command -v systemd-nspawn >/dev/null 2>&1 || need+=(systemd-container)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing Debian packages the tests need: ${need[*]}"
     apt-get update -qq
+    # systemd-container's libnss-mymachines (a recommendation, so not installed here) would add
+    # itself to /etc/nsswitch.conf: whatever comes in, this machine's name lookup stays as it was.
+    nsswitch=$(cat /etc/nsswitch.conf 2>/dev/null || true)
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    if [ -n "$nsswitch" ] && [ "$(cat /etc/nsswitch.conf)" != "$nsswitch" ]; then
+      printf '%s\n' "$nsswitch" >/etc/nsswitch.conf
+      echo "restored /etc/nsswitch.conf (a package had changed it)"
+    fi
   else
     echo "missing: ${need[*]} (run as root to install them, or install them yourself)" >&2
   fi

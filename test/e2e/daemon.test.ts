@@ -46,6 +46,9 @@ describe("command line", () => {
     const out = await new Response(proc.stdout).text();
     expect(await proc.exited).toBe(0);
     expect(out).toMatch(/^Version: [0-9A-Za-z.+-]+\. Shared Memory Interface Version: 5\.\n$/);
+    // The seed's other interface is a bare number too (8-10 are smiN: interfaces.test.ts).
+    const six = Bun.spawnSync([await compiledBinary(), "-V", "--interface-version", "6"], { stdout: "pipe", stderr: "pipe" });
+    expect(six.stdout.toString()).toMatch(/^Version: [0-9A-Za-z.+-]+\. Shared Memory Interface Version: 6\.\n$/);
   });
 
   test("an unknown option is an error with a non-zero exit", async () => {

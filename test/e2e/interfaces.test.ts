@@ -52,9 +52,9 @@ function expectPublished(record: ShmRecord, version: number, m: PtpMaster) {
 }
 
 describe.each([8, 9, 10])("interface %d", (version) => {
-  test("-V names it", async () => {
+  test("-V names it as nqptp 1.2 does (smiN)", async () => {
     const proc = Bun.spawn([await compiledBinary(), "-V", `--interface-version=${version}`], { stdout: "pipe" });
-    expect(await new Response(proc.stdout).text()).toMatch(new RegExp(`Shared Memory Interface Version: ${version}\\.\\n$`));
+    expect(await new Response(proc.stdout).text()).toMatch(new RegExp(`^Version: .+\\. Shared Memory Interface Version: smi${version}\\.\\n$`));
     expect(await proc.exited).toBe(0);
   });
 

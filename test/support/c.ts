@@ -57,15 +57,29 @@ const programBuilds = new Map<string, Promise<string>>();
 
 /** Build test/c/<name>.c once per test process into test/c/bin/<name> and return its path. */
 export function buildCProgram(name: string): Promise<string> {
-  let build = programBuilds.get(name);
+  return buildOnce(name, name, []);
+}
+
+/**
+ * Build test/c/<name>.c statically linked (`-static`) into test/c/bin/<name>-static: it runs in
+ * any root filesystem of the same architecture, whatever its C library (a Debian 11 container,
+ * say, whose glibc is older than the one it was compiled against). Needs the static C library
+ * (libc.a, in Debian's libc6-dev).
+ */
+export function buildStaticCProgram(name: string): Promise<string> {
+  return buildOnce(name, `${name}-static`, ["-static"]);
+}
+
+function buildOnce(name: string, outputName: string, extraArgs: string[]): Promise<string> {
+  let build = programBuilds.get(outputName);
   if (!build) {
     build = (async () => {
       mkdirSync(BIN_DIR, { recursive: true });
-      const output = join(BIN_DIR, name);
-      await compileFile(join(C_DIR, `${name}.c`), output, []);
+      const output = join(BIN_DIR, outputName);
+      await compileFile(join(C_DIR, `${name}.c`), output, extraArgs);
       return output;
     })();
-    programBuilds.set(name, build);
+    programBuilds.set(outputName, build);
   }
   return build;
 }

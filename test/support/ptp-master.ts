@@ -22,6 +22,7 @@ export interface MasterOptions {
   grandmasterPriority1?: number;
   grandmasterIdentity?: bigint;
   announceIntervalMs?: number;
+  /** 0: no timer, Sync/Follow_Up pairs go only when sendSyncPair() is called. */
   syncIntervalMs?: number;
   /** correctionField values (ns) put in Sync and Follow_Up; preciseOriginTimestamp is reduced to match. */
   syncCorrectionNs?: bigint;
@@ -42,6 +43,8 @@ export interface PtpMaster {
   readonly received: ReceivedAnnounce[];
   setPriority1(priority1: number): void;
   setSilent(silent: boolean): void;
+  /** Sends one Sync/Follow_Up pair now. */
+  sendSyncPair(): void;
   stop(): void;
 }
 
@@ -133,7 +136,7 @@ export async function startPtpMaster(options: MasterOptions): Promise<PtpMaster>
 
   sendAnnounce();
   const announceTimer = setInterval(sendAnnounce, options.announceIntervalMs ?? 250);
-  const syncTimer = setInterval(sendSyncPair, options.syncIntervalMs ?? 125);
+  const syncTimer = options.syncIntervalMs === 0 ? undefined : setInterval(sendSyncPair, options.syncIntervalMs ?? 125);
 
   return {
     options,
@@ -144,6 +147,7 @@ export async function startPtpMaster(options: MasterOptions): Promise<PtpMaster>
     setSilent: (s) => {
       silent = s;
     },
+    sendSyncPair,
     stop() {
       clearInterval(announceTimer);
       clearInterval(syncTimer);
