@@ -27,8 +27,8 @@
 // no wake-ups. Stopping is synchronous: an eventfd wakes it and it closes the sockets before
 // close() returns.
 // The general port stays a Bun socket, with (a)'s stamps: a Follow_Up's own receipt time is used
-// only when no Sync was seen from its sender (src/clock/syfu.ts), and there a shared stamp is
-// still between the true arrival and the callback, so (a) is never worse than a clock read.
+// only when its Sync never came (src/clock/syfu.ts), and there a shared stamp is still between
+// the true arrival and the callback, so (a) is never worse than a clock read.
 // Where SO_TIMESTAMPNS is refused (qemu-user: ENOPROTOOPT) or the Worker cannot start, the event
 // port falls back to a Bun socket with (a), or to the clock in the callback if the ioctl is
 // refused too, and says so once.
