@@ -9,14 +9,17 @@
 //   - a waiting half expires when a newer half of the same kind arrives, or when a half of the
 //     other kind arrives that does not match it (its partner was lost: sequenceIds only move on).
 //
-// Fallback when a Follow_Up has no Sync: the Follow_Up's own receipt time and its own
-// correctionField stand in for the Sync's. That sample is late by the sender's Sync→Follow_Up
-// gap, so it is used only when the Sync will not come:
-//   - if this record has never sent us a two-step Sync (port 319 not reachable, a sender that
-//     only sends Follow_Up), every Follow_Up is used alone at once;
-//   - otherwise a Follow_Up without its Sync waits; when it expires as above it is used alone
-//     (its sample keeps its own receipt time, so it is exact to within that gap, just delivered
-//     one sync interval later). Nothing waits on a timer: there is none in a pure core.
+// A Follow_Up always waits for its Sync, even from a record that has never sent one. The Sync
+// is read by a worker thread (kernel receive timestamps, src/net/event-reader.ts) and can reach
+// the core after its Follow_Up, often so for the very first pair: a Follow_Up used at once would
+// be published without its Sync's receipt time and without the Sync's correctionField (with
+// Apple's correction split between the two, the first published offset was 1.5 ms off).
+// A Follow_Up whose Sync does not come is used alone when it expires as above: its own receipt
+// time and its own correctionField stand in for the Sync's, so the sample is late by the
+// sender's Sync→Follow_Up gap and lacks the Sync's correction (`paired: false`); it is delivered
+// one sync interval late but keeps its own receipt time. A sender that never sends Sync (port 319
+// not reachable) therefore gets every sample one interval late, and never a sample ahead of a
+// Sync that was on its way. Nothing waits on a timer: there is none in a pure core.
 // One-step Syncs (twoStepFlag clear) carry no Follow_Up; the seed's behaviour is to use
 // Follow_Ups only, so they are ignored here.
 
@@ -55,11 +58,9 @@ export interface PendingFollowUp extends HalfKey {
 export interface SyfuState {
   readonly sync: PendingSync | null;
   readonly followUp: PendingFollowUp | null;
-  /** A two-step Sync has been seen from this record. */
-  readonly syncSeen: boolean;
 }
 
-export const SYFU_IDLE: SyfuState = { sync: null, followUp: null, syncSeen: false };
+export const SYFU_IDLE: SyfuState = { sync: null, followUp: null };
 
 export interface SyfuRules {
   /** Halves received further apart than this never pair. */
@@ -72,7 +73,6 @@ export type SyfuOutcome =
   | "PAIRED"
   | "WAITING_FOR_FOLLOW_UP"
   | "WAITING_FOR_SYNC"
-  | "FOLLOW_UP_ALONE"
   | "IGNORED_ONE_STEP_SYNC";
 
 export interface SyfuStep {
@@ -132,14 +132,14 @@ export function syfuOnSync(
   const waiting = state.followUp;
   if (waiting !== null && matches(sync, waiting, receivedAtNs, waiting.receivedAtNs, rules)) {
     return {
-      state: { sync: null, followUp: null, syncSeen: true },
+      state: { sync: null, followUp: null },
       samples: [pairedSample(sync, waiting)],
       outcome: "PAIRED",
     };
   }
   // A waiting Follow_Up that is not this Sync's lost its own Sync: use it alone now.
   return {
-    state: { sync, followUp: null, syncSeen: true },
+    state: { sync, followUp: null },
     samples: waiting !== null ? [aloneSample(waiting)] : [],
     outcome: "WAITING_FOR_FOLLOW_UP",
   };
@@ -167,12 +167,9 @@ export function syfuOnFollowUp(
   const sync = state.sync;
   if (sync !== null && matches(sync, followUp, sync.receivedAtNs, receivedAtNs, rules)) {
     samples.push(pairedSample(sync, followUp));
-    return { state: { sync: null, followUp: null, syncSeen: state.syncSeen }, samples, outcome: "PAIRED" };
+    return { state: { sync: null, followUp: null }, samples, outcome: "PAIRED" };
   }
-  // A waiting Sync that is not this Follow_Up's lost its Follow_Up: drop it.
-  if (!state.syncSeen) {
-    samples.push(aloneSample(followUp));
-    return { state: { sync: null, followUp: null, syncSeen: false }, samples, outcome: "FOLLOW_UP_ALONE" };
-  }
-  return { state: { sync: null, followUp, syncSeen: true }, samples, outcome: "WAITING_FOR_SYNC" };
+  // A waiting Sync that is not this Follow_Up's lost its Follow_Up: drop it. This Follow_Up
+  // waits for its own Sync, however long ago (or never) this record last sent one.
+  return { state: { sync: null, followUp }, samples, outcome: "WAITING_FOR_SYNC" };
 }

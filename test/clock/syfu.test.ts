@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { SYFU_IDLE, syfuOnFollowUp, syfuOnSync, type SyfuState } from "../../src/clock/syfu.ts";
+import { SYFU_IDLE, syfuOnFollowUp, syfuOnSync, type OffsetSample, type SyfuStep } from "../../src/clock/syfu.ts";
 import { MS, S, followUp, sync } from "./helpers.ts";
 
 const ID = 0xa1b2_c3ff_fed4_e5f6n;
@@ -16,8 +16,6 @@ const PAIRED_OFFSET = 800_250_000_005n;
 // Follow_Up alone: 1_000_500_000_000 + 2 − 200_252_000_000
 const ALONE_OFFSET = 800_248_000_002n;
 
-const seenSync: SyfuState = { ...SYFU_IDLE, syncSeen: true };
-
 describe("Sync/Follow_Up pairing", () => {
   test("Sync then Follow_Up: exact offset with both corrections", () => {
     const a = syfuOnSync(SYFU_IDLE, sync(ID, 10, { correctionField: SYNC_CORR }), SYNC_RX);
@@ -31,7 +29,7 @@ describe("Sync/Follow_Up pairing", () => {
   });
 
   test("Follow_Up then Sync (two ports): the same sample", () => {
-    const a = syfuOnFollowUp(seenSync, followUp(ID, 10, PRECISE, { correctionField: FU_CORR }), FU_RX);
+    const a = syfuOnFollowUp(SYFU_IDLE, followUp(ID, 10, PRECISE, { correctionField: FU_CORR }), FU_RX);
     expect(a.outcome).toBe("WAITING_FOR_SYNC");
     expect(a.samples).toEqual([]);
     const b = syfuOnSync(a.state, sync(ID, 10, { correctionField: SYNC_CORR }), SYNC_RX);
@@ -39,17 +37,21 @@ describe("Sync/Follow_Up pairing", () => {
     expect(b.samples).toEqual([{ localTimeNs: SYNC_RX, offsetNs: PAIRED_OFFSET, preciseOriginNs: PRECISE, paired: true }]);
   });
 
-  test("no Sync ever seen: each Follow_Up is used alone at once, with its own time and correction", () => {
+  test("no Sync ever seen: each Follow_Up waits, and is used alone (own time and correction) when the next one comes", () => {
     const a = syfuOnFollowUp(SYFU_IDLE, followUp(ID, 10, PRECISE, { correctionField: FU_CORR }), FU_RX);
-    expect(a.outcome).toBe("FOLLOW_UP_ALONE");
-    expect(a.samples).toEqual([{ localTimeNs: FU_RX, offsetNs: ALONE_OFFSET, preciseOriginNs: PRECISE, paired: false }]);
+    expect(a.outcome).toBe("WAITING_FOR_SYNC");
+    expect(a.samples).toEqual([]);
     const b = syfuOnFollowUp(a.state, followUp(ID, 11, PRECISE + 125n * MS), FU_RX + 125n * MS);
-    expect(b.outcome).toBe("FOLLOW_UP_ALONE");
-    expect(b.samples.length).toBe(1);
+    expect(b.outcome).toBe("WAITING_FOR_SYNC");
+    expect(b.samples).toEqual([{ localTimeNs: FU_RX, offsetNs: ALONE_OFFSET, preciseOriginNs: PRECISE, paired: false }]);
+    const c = syfuOnFollowUp(b.state, followUp(ID, 12, PRECISE + 250n * MS), FU_RX + 250n * MS);
+    expect(c.samples).toEqual([
+      { localTimeNs: FU_RX + 125n * MS, offsetNs: PRECISE - SYNC_RX - 2n * MS, preciseOriginNs: PRECISE + 125n * MS, paired: false },
+    ]);
   });
 
-  test("Sync lost (Syncs seen before): the waiting Follow_Up is used alone when the next Sync comes", () => {
-    const a = syfuOnFollowUp(seenSync, followUp(ID, 10, PRECISE, { correctionField: FU_CORR }), FU_RX);
+  test("Sync lost: the waiting Follow_Up is used alone when the next Sync comes", () => {
+    const a = syfuOnFollowUp(SYFU_IDLE, followUp(ID, 10, PRECISE, { correctionField: FU_CORR }), FU_RX);
     expect(a.samples).toEqual([]);
     const nextSyncRx = SYNC_RX + 125n * MS;
     const b = syfuOnSync(a.state, sync(ID, 11), nextSyncRx);
@@ -62,7 +64,7 @@ describe("Sync/Follow_Up pairing", () => {
   });
 
   test("Sync lost and the next Follow_Up also first: old one alone, new one waits for its Sync", () => {
-    const a = syfuOnFollowUp(seenSync, followUp(ID, 10, PRECISE, { correctionField: FU_CORR }), FU_RX);
+    const a = syfuOnFollowUp(SYFU_IDLE, followUp(ID, 10, PRECISE, { correctionField: FU_CORR }), FU_RX);
     const b = syfuOnFollowUp(a.state, followUp(ID, 11, PRECISE + 125n * MS), FU_RX + 125n * MS);
     expect(b.outcome).toBe("WAITING_FOR_SYNC");
     expect(b.samples.map((s) => s.offsetNs)).toEqual([ALONE_OFFSET]);
@@ -71,18 +73,69 @@ describe("Sync/Follow_Up pairing", () => {
     expect(c.samples[0]!.offsetNs).toBe(PRECISE - SYNC_RX);
   });
 
-  test("first Follow_Up before the very first Sync: used alone; that late Sync is then dropped", () => {
-    const a = syfuOnFollowUp(SYFU_IDLE, followUp(ID, 10, PRECISE), FU_RX);
-    expect(a.outcome).toBe("FOLLOW_UP_ALONE");
-    const b = syfuOnSync(a.state, sync(ID, 10), SYNC_RX);
-    expect(b.samples).toEqual([]);
-    expect(b.state.syncSeen).toBe(true);
-    // The next round pairs normally, and the stale Sync 10 is not used for Follow_Up 11.
-    const c = syfuOnSync(b.state, sync(ID, 11), SYNC_RX + 125n * MS);
-    const d = syfuOnFollowUp(c.state, followUp(ID, 11, PRECISE + 125n * MS), FU_RX + 125n * MS);
-    expect(d.samples).toEqual([
-      { localTimeNs: SYNC_RX + 125n * MS, offsetNs: PRECISE - SYNC_RX, preciseOriginNs: PRECISE + 125n * MS, paired: true },
+  test("first Follow_Up before the very first Sync: it waits and pairs, with both corrections", () => {
+    // Apple-like: 3 ms of correction in all, split between Sync and Follow_Up. The Sync is read
+    // by a worker thread and reaches the core 2 ms after its Follow_Up. Before the fix, this
+    // Follow_Up was used alone at once: offset 1.5 ms low (no Sync correction) and 2 ms late.
+    const syncCorr = 1_500_000n * 65536n;
+    const fuCorr = 1_500_000n * 65536n;
+    const a = syfuOnFollowUp(SYFU_IDLE, followUp(ID, 10, PRECISE, { correctionField: fuCorr }), FU_RX);
+    expect(a.outcome).toBe("WAITING_FOR_SYNC");
+    expect(a.samples).toEqual([]);
+    const b = syfuOnSync(a.state, sync(ID, 10, { correctionField: syncCorr }), SYNC_RX);
+    expect(b.outcome).toBe("PAIRED");
+    expect(b.samples).toEqual([
+      { localTimeNs: SYNC_RX, offsetNs: PRECISE + 3n * MS - SYNC_RX, preciseOriginNs: PRECISE, paired: true },
     ]);
+    expect(b.state).toEqual(SYFU_IDLE);
+    // The next round pairs normally.
+    const c = syfuOnSync(b.state, sync(ID, 11, { correctionField: syncCorr }), SYNC_RX + 125n * MS);
+    const d = syfuOnFollowUp(c.state, followUp(ID, 11, PRECISE + 125n * MS, { correctionField: fuCorr }), FU_RX + 125n * MS);
+    expect(d.samples).toEqual([
+      { localTimeNs: SYNC_RX + 125n * MS, offsetNs: PRECISE + 3n * MS - SYNC_RX, preciseOriginNs: PRECISE + 125n * MS, paired: true },
+    ]);
+  });
+
+  test("whatever the order of the halves, no sample is ever completed by a Follow_Up whose Sync is still to come", () => {
+    // Rounds of Sync k / Follow_Up k in random order (either first), some halves lost. A sample
+    // that is not paired must be of a round whose Sync never arrived.
+    let random = 12345;
+    const next = () => ((random = (Math.imul(random, 1103515245) + 12345) >>> 0) >>> 8) / 16777216;
+    const out: OffsetSample[] = [];
+    const syncArrives = new Set<number>();
+    // 100 records, each from its first message on (the first pair is where it went wrong).
+    for (let record = 0; record < 100; record++) {
+      let state = SYFU_IDLE;
+      const take = (step: SyfuStep) => {
+        state = step.state;
+        out.push(...step.samples);
+      };
+      for (let k = record * 8; k < record * 8 + 8; k++) {
+        const rx = SYNC_RX + BigInt(k) * 125n * MS;
+        const precise = PRECISE + BigInt(k) * 125n * MS;
+        const loseSync = next() < 0.1;
+        const loseFollowUp = next() < 0.05;
+        if (!loseSync) syncArrives.add(k);
+        const s = () => take(syfuOnSync(state, sync(ID, k, { correctionField: SYNC_CORR }), rx));
+        const f = () => take(syfuOnFollowUp(state, followUp(ID, k, precise, { correctionField: FU_CORR }), rx + MS));
+        if (next() < 0.5) {
+          if (!loseFollowUp) f();
+          if (!loseSync) s();
+        } else {
+          if (!loseSync) s();
+          if (!loseFollowUp) f();
+        }
+      }
+    }
+    expect(out.length).toBeGreaterThan(600);
+    for (const sample of out) {
+      const k = Number((sample.preciseOriginNs - PRECISE) / (125n * MS));
+      if (sample.paired) {
+        expect(sample).toEqual({ localTimeNs: SYNC_RX + BigInt(k) * 125n * MS, offsetNs: PAIRED_OFFSET, preciseOriginNs: sample.preciseOriginNs, paired: true });
+      } else {
+        expect(syncArrives.has(k)).toBe(false);
+      }
+    }
   });
 
   test("Follow_Up lost: the waiting Sync is replaced by the next", () => {

@@ -29,6 +29,13 @@ export interface MasterOptions {
   followUpCorrectionNs?: bigint;
   /** Send Announces only (an Apple clock that has gone quiet). */
   silent?: boolean;
+  /** Send each Follow_Up before its Sync (they travel on two ports: either may arrive first). */
+  followUpFirst?: boolean;
+  /**
+   * Before the first Sync, send one octet from each socket to the daemon (which rejects it as
+   * truncated), so that the first Sync does not leave hundreds of µs after its timestamp.
+   */
+  warmUp?: boolean;
 }
 
 export interface ReceivedAnnounce {
@@ -103,35 +110,45 @@ export async function startPtpMaster(options: MasterOptions): Promise<PtpMaster>
     general.send(bytes, options.generalPort, options.target);
   };
 
+  const syncMessage = (sequenceId: number) =>
+    encodeSync({
+      ...common,
+      flagField: FLAG_TWO_STEP,
+      sequenceId,
+      logMessageInterval: -3,
+      correctionField: syncCorrection << 16n,
+      originTimestamp: { seconds: 0n, nanoseconds: 0 },
+    });
+  const followUpMessage = (sequenceId: number, departureNs: bigint) =>
+    encodeFollowUp({
+      ...common,
+      flagField: 0,
+      sequenceId,
+      logMessageInterval: -3,
+      correctionField: followUpCorrection << 16n,
+      preciseOriginTimestamp: toTimestamp(departureNs - syncCorrection - followUpCorrection),
+    });
+  // The encoders compiled before the first Sync's timestamp is taken.
+  syncMessage(0);
+  followUpMessage(0, options.clock());
+  if (options.warmUp) {
+    event.send(new Uint8Array(1), options.eventPort, options.target);
+    general.send(new Uint8Array(1), options.generalPort, options.target);
+  }
+
   const sendSyncPair = () => {
     if (silent) return;
     const sequenceId = syncSequence++ & 0xffff;
+    const sync = syncMessage(sequenceId);
     // The master's time when the Sync leaves: preciseOriginTimestamp + corrections (IEEE 1588 11.3).
     const departureNs = options.clock() + options.offsetNs;
-    event.send(
-      encodeSync({
-        ...common,
-        flagField: FLAG_TWO_STEP,
-        sequenceId,
-        logMessageInterval: -3,
-        correctionField: syncCorrection << 16n,
-        originTimestamp: { seconds: 0n, nanoseconds: 0 },
-      }),
-      options.eventPort,
-      options.target,
-    );
-    general.send(
-      encodeFollowUp({
-        ...common,
-        flagField: 0,
-        sequenceId,
-        logMessageInterval: -3,
-        correctionField: followUpCorrection << 16n,
-        preciseOriginTimestamp: toTimestamp(departureNs - syncCorrection - followUpCorrection),
-      }),
-      options.generalPort,
-      options.target,
-    );
+    if (options.followUpFirst) {
+      general.send(followUpMessage(sequenceId, departureNs), options.generalPort, options.target);
+      event.send(sync, options.eventPort, options.target);
+    } else {
+      event.send(sync, options.eventPort, options.target);
+      general.send(followUpMessage(sequenceId, departureNs), options.generalPort, options.target);
+    }
   };
 
   sendAnnounce();
