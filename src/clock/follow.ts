@@ -157,7 +157,7 @@ export function followSample(
   filter: SequenceFilter,
   rules: FollowRules = DEFAULT_FOLLOW_RULES,
 ): FollowSampleStep {
-  const step = filter.sample(state.filter, { localTimeNs: sample.localTimeNs, offsetNs: sample.offsetNs, grandmasterIdentity });
+  const step = filter.sample(state.filter, { localTimeNs: sample.localTimeNs, offsetNs: sample.offsetNs, grandmasterIdentity, paired: sample.paired });
   let originStall = step.startedSequence ? ORIGIN_STALL_IDLE : state.originStall;
   let wake = false;
   const sequence = step.state.sequence;

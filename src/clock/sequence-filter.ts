@@ -26,7 +26,13 @@ import { formatClockId } from "../ptp/clock-identity.ts";
 import { subU64, toI64 } from "../time/ns.ts";
 
 export type { FilterNote } from "./master-filter.ts";
-export type { RestartPhase, SmoothingSample as SequenceSample } from "./smoothing.ts";
+export type { RestartPhase } from "./smoothing.ts";
+
+/** A sample of the followed clock, with its grandmaster from its latest Announce. */
+export interface SequenceSample extends SmoothingSample {
+  /** false for a Follow_Up used without its Sync (syfu.ts). */
+  readonly paired?: boolean;
+}
 
 /** What every sequence filter's state exposes. */
 export interface SequenceFilterState {
@@ -55,7 +61,7 @@ export interface SequenceFilter {
   /** No sample yet. */
   readonly idle: SequenceFilterState;
   /** The followed clock's next sample, in order of arrival. */
-  sample(state: SequenceFilterState, sample: SmoothingSample): SequenceStep;
+  sample(state: SequenceFilterState, sample: SequenceSample): SequenceStep;
   /** The offset (master − local, u64) of the current sequence; null without one. */
   offsetOf(state: SequenceFilterState): bigint | null;
 }

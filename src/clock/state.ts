@@ -15,6 +15,7 @@ import type { FollowRules, FollowState } from "./follow.ts";
 import type { LogLimitRules, LogLimits } from "./log-limit.ts";
 import type { MasterEstimate, MasterFilter } from "./master-filter.ts";
 import type { SequenceFilter } from "./sequence-filter.ts";
+import type { TrackingRules } from "./offset-tracking.ts";
 import type { OffsetV5Rules } from "./offset-v5.ts";
 import type { PublishedMaster, TrackerEffect } from "./effects.ts";
 import type { QualificationRules } from "./qualify.ts";
@@ -49,6 +50,8 @@ export interface TrackerConfig {
   logLimit: LogLimitRules;
   /** Versions 8–10: validity windows, classic smoothing, the origin-stall wake. */
   follow: FollowRules;
+  /** The tracking filter (offset-tracking.ts), every version. */
+  tracking: TrackingRules;
 }
 
 export interface OverflowState {

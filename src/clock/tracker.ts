@@ -32,7 +32,9 @@ import { DEFAULT_OFFSET_V5_RULES } from "./offset-v5.ts";
 import { DEFAULT_QUALIFICATION_RULES } from "./qualify.ts";
 import { DEFAULT_GC_TIMEOUT_NS, DEFAULT_MAX_RECORDS, DEFAULT_SAMPLE_RING_SIZE } from "./records.ts";
 import * as select from "./select.ts";
+import { DEFAULT_TRACKING_RULES } from "./offset-tracking.ts";
 import { classicSequenceFilter } from "./sequence-filter.ts";
+import { trackingMasterFilter, trackingSequenceFilter } from "./tracking-filters.ts";
 import type { TrackerConfig, TrackerState, TrackerStep } from "./state.ts";
 import { DEFAULT_SYFU_RULES } from "./syfu.ts";
 import { collectGarbage, onPtpMessage } from "./table.ts";
@@ -83,6 +85,7 @@ export function createTracker(options: TrackerOptions): TrackerState {
     wake: DEFAULT_WAKE_RULES,
     logLimit: DEFAULT_LOG_LIMIT_RULES,
     follow: DEFAULT_FOLLOW_RULES,
+    tracking: DEFAULT_TRACKING_RULES,
     ...options,
   };
   if (!isInterfaceVersion(settings.interfaceVersion)) {
@@ -100,10 +103,11 @@ export function createTracker(options: TrackerOptions): TrackerState {
   if (!isOffsetFilterName(settings.offsetFilter)) {
     throw new Error(`clock tracker: unknown offset filter ${JSON.stringify(settings.offsetFilter)}`);
   }
+  const tracking = settings.offsetFilter === "tracking";
   const config: TrackerConfig = {
     ...settings,
-    masterFilter: classicMasterFilter(settings.offset),
-    sequenceFilter: classicSequenceFilter(settings.follow.smoothing),
+    masterFilter: tracking ? trackingMasterFilter(settings.tracking) : classicMasterFilter(settings.offset),
+    sequenceFilter: tracking ? trackingSequenceFilter(settings.tracking) : classicSequenceFilter(settings.follow.smoothing),
   };
   const followsOneClock = traitsOf(config.interfaceVersion).followsOneClock;
   return {

@@ -1,0 +1,114 @@
+// The tracking filter (offset-tracking.ts: the master as offset + rate, from the lower envelope of
+// its samples) behind both seams: master-filter.ts for interfaces 5, 6 and sequence-filter.ts for
+// 8-10. The sequence rules stay those of every filter: a new grandmaster or a requested restart
+// starts a sequence (a new mastership start time) and a fresh estimator; a new timeline of the
+// same clock (a step of its time, detected by the estimator) restarts the estimator only.
+
+import { formatClockId } from "../ptp/clock-identity.ts";
+import type { FilterNote, MasterEstimate, MasterFilter } from "./master-filter.ts";
+import {
+  DEFAULT_TRACKING_RULES,
+  TRACKING_IDLE,
+  startsTimeline,
+  trackOffset,
+  type TrackingRules,
+  type TrackingState,
+  type TrackingStep,
+} from "./offset-tracking.ts";
+import type { SequenceFilter, SequenceFilterState, SequenceSample } from "./sequence-filter.ts";
+import type { OffsetSample } from "./syfu.ts";
+
+function timelineNote(step: TrackingStep): FilterNote | null {
+  if (!startsTimeline(step.outcome)) return null;
+  return { key: "timeline", level: "info", message: (clock) => `${clock}: its time stepped (${step.outcome}): offset estimate restarted` };
+}
+
+// ---- interfaces 5, 6 ----------------------------------------------------------------------------
+
+interface TrackingMasterEstimate extends MasterEstimate {
+  readonly tracking: TrackingState;
+}
+
+export function trackingMasterFilter(rules: TrackingRules = DEFAULT_TRACKING_RULES): MasterFilter {
+  return {
+    name: "tracking",
+    begin(samples: readonly OffsetSample[]): MasterEstimate | null {
+      // The new master's recent samples, oldest first: mastership starts at the oldest used.
+      let tracking = TRACKING_IDLE;
+      let estimate: TrackingStep["estimate"] = null;
+      for (const sample of samples) {
+        const step = trackOffset(tracking, sample, rules);
+        tracking = step.state;
+        if (step.estimate !== null) estimate = step.estimate;
+      }
+      const oldest = samples[0];
+      if (estimate === null || oldest === undefined) return null;
+      const begun: TrackingMasterEstimate = { ...estimate, masterStartTimeNs: oldest.localTimeNs, tracking };
+      return begun;
+    },
+    next(previous: MasterEstimate, sample: OffsetSample) {
+      const state = previous as TrackingMasterEstimate;
+      const step = trackOffset(state.tracking, sample, rules);
+      const estimate: TrackingMasterEstimate =
+        step.estimate === null
+          ? { ...state, tracking: step.state }
+          : { ...step.estimate, masterStartTimeNs: state.masterStartTimeNs, tracking: step.state };
+      return { estimate, note: timelineNote(step) };
+    },
+  };
+}
+
+// ---- interfaces 8-10 ----------------------------------------------------------------------------
+
+interface TrackingSequenceState extends SequenceFilterState {
+  readonly tracking: TrackingState;
+  /** The fitted offset at sequence.localTimeNs; null until the estimator gives one. */
+  readonly offsetNs: bigint | null;
+}
+
+const TRACKING_SEQUENCE_IDLE: TrackingSequenceState = { sequence: null, restart: "none", tracking: TRACKING_IDLE, offsetNs: null };
+
+export function trackingSequenceFilter(rules: TrackingRules = DEFAULT_TRACKING_RULES): SequenceFilter {
+  return {
+    name: "tracking",
+    idle: TRACKING_SEQUENCE_IDLE,
+    sample(filterState: SequenceFilterState, sample: SequenceSample) {
+      const state = filterState as TrackingSequenceState;
+      if (state.restart === "drop-next") {
+        const dropped: TrackingSequenceState = { ...TRACKING_SEQUENCE_IDLE, restart: "start-next" };
+        return {
+          state: dropped,
+          startedSequence: false,
+          note: { key: "restart", level: "debug", message: (ip: string) => `filter restart: dropped a sample of ${ip}` },
+        };
+      }
+      const previous = state.sequence;
+      const grandmasterChanged =
+        previous !== null &&
+        previous.grandmasterIdentity !== null &&
+        sample.grandmasterIdentity !== null &&
+        sample.grandmasterIdentity !== previous.grandmasterIdentity;
+      const starts = state.restart === "start-next" || previous === null || grandmasterChanged;
+      const step = trackOffset(starts ? TRACKING_IDLE : state.tracking, sample, rules);
+      const grandmasterIdentity = starts ? sample.grandmasterIdentity : (previous!.grandmasterIdentity ?? sample.grandmasterIdentity);
+      const startNs = starts ? sample.localTimeNs : previous!.startNs;
+      const estimate = step.estimate;
+      const next: TrackingSequenceState = {
+        sequence: { grandmasterIdentity, startNs, localTimeNs: estimate?.localTimeNs ?? (starts ? sample.localTimeNs : previous!.localTimeNs) },
+        restart: "none",
+        tracking: step.state,
+        offsetNs: estimate?.offsetNs ?? (starts ? null : state.offsetNs),
+      };
+      let note = timelineNote(step);
+      if (grandmasterChanged) {
+        note = {
+          key: "grandmaster",
+          level: "info",
+          message: (ip: string) => `grandmaster of ${ip} changed to ${formatClockId(sample.grandmasterIdentity!)}: new sequence`,
+        };
+      }
+      return { state: next, startedSequence: starts, note };
+    },
+    offsetOf: (state: SequenceFilterState) => (state as TrackingSequenceState).offsetNs,
+  };
+}
