@@ -9,7 +9,6 @@ import type { FilterNote, MasterEstimate, MasterFilter } from "./master-filter.t
 import {
   DEFAULT_TRACKING_RULES,
   TRACKING_IDLE,
-  startsTimeline,
   trackOffset,
   type TrackingRules,
   type TrackingState,
@@ -18,9 +17,19 @@ import {
 import type { SequenceFilter, SequenceFilterState, SequenceSample } from "./sequence-filter.ts";
 import type { OffsetSample } from "./syfu.ts";
 
+/** What is worth a log line among the estimator's outcomes: the restarts of its timeline. */
+const TIMELINE_NOTES: Partial<Record<TrackingStep["outcome"], string>> = {
+  STEPPED_UP: "its time stepped up by more than 1 ms: a new timeline",
+  STEPPED_DOWN: "its time stepped down by more than 1 ms, and stayed there: a new timeline",
+  LOCAL_CLOCK_STEPPED: "the local clock went back: a new timeline",
+  RESTARTED_AFTER_GAP: "heard again after a silence: offset estimate restarted",
+  REMEASURED_AFTER_GAP: "heard again after a silence: offset measured again, rate kept",
+};
+
 function timelineNote(step: TrackingStep): FilterNote | null {
-  if (!startsTimeline(step.outcome)) return null;
-  return { key: "timeline", level: "info", message: (clock) => `${clock}: its time stepped (${step.outcome}): offset estimate restarted` };
+  const text = TIMELINE_NOTES[step.outcome];
+  if (text === undefined) return null;
+  return { key: `timeline-${step.outcome}`, level: "info", message: (clock) => `${clock}: ${text}` };
 }
 
 // ---- interfaces 5, 6 ----------------------------------------------------------------------------

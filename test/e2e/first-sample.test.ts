@@ -28,8 +28,8 @@ test("interface 10, correction split between Sync and Follow_Up, Follow_Up sent 
   cleanups.push(() => d.stop("SIGKILL"));
   const reader = spawnCollecting([await buildCReader(), d.shmName, "10", "--loop-ms", "4000", "--interval-ms", "1"]);
   cleanups.push(() => reader.exited(100));
-  await sendControl(`/nqptp T 127.0.0.2\0`, d.ports.control);
-  await sendControl(`/nqptp B\0`, d.ports.control);
+  await sendControl(`${d.shmName} T 127.0.0.2\0`, d.ports.control);
+  await sendControl(`${d.shmName} B\0`, d.ports.control);
   const m = await startPtpMaster({
     address: "127.0.0.2",
     target: "127.0.0.1",
