@@ -29,16 +29,7 @@ import { realtimeNs } from "../src/time/clocks.ts";
 import { NS_PER_SECOND } from "../src/time/ns.ts";
 import { buildCReader } from "../test/support/c.ts";
 import { compiledBinary } from "../test/support/daemon.ts";
-import {
-  BUN,
-  PtpLab,
-  TrueOffset,
-  collectSamples,
-  findPtp4l,
-  followCommands,
-  labUnavailableReason,
-  summarize,
-} from "../test/net/netns-lab.ts";
+import { BUN, PtpLab, TrueOffset, collectSamples, findPtp4l, followCommands, labUnavailableReason, summarize } from "../test/net/netns-lab.ts";
 
 const FLOOD_SENDERS = 32;
 const FLOOD_RATE = 5000;
@@ -131,7 +122,14 @@ async function runOnce(ptp4l: string, binary: string, reader: string, version: n
     const daemon = await lab.startDaemon(binary, [`--interface-version=${version}`, `--shm-name=${shmName}`, "-v"]);
     if (load === "loaded") {
       for (let i = 0; i < 2; i++) hogs.push(Bun.spawn(["yes"], { stdout: "ignore", stderr: "ignore" }));
-      lab.spawn(lab.floodNs!, [BUN, import.meta.path, "--flood", lab.slaveAddress.replace(/^10\.77\./, "10.78."), String(FLOOD_RATE), ...lab.floodAddresses]);
+      lab.spawn(lab.floodNs!, [
+        BUN,
+        import.meta.path,
+        "--flood",
+        lab.slaveAddress.replace(/^10\.77\./, "10.78."),
+        String(FLOOD_RATE),
+        ...lab.floodAddresses,
+      ]);
       await Bun.sleep(1000); // let the flood and the hogs get going before the master is chosen
     }
     for (const command of followCommands(version, shmName, lab.masterAddress)) lab.sendControl(command);

@@ -54,7 +54,14 @@ async function run(clients: number, seconds: number, rate: number, sources: numb
         process.execPath,
         new URL("./flood.ts", import.meta.url).pathname,
         "--sender",
-        JSON.stringify({ target: "127.0.0.1", eventPort: daemon.ports.event, generalPort: daemon.ports.general, sources, ratePerSecond: rate, durationMs: seconds * 1000 }),
+        JSON.stringify({
+          target: "127.0.0.1",
+          eventPort: daemon.ports.event,
+          generalPort: daemon.ports.general,
+          sources,
+          ratePerSecond: rate,
+          durationMs: seconds * 1000,
+        }),
       ],
       { stdout: "pipe", stderr: "inherit" },
     );

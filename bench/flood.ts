@@ -225,7 +225,11 @@ async function benchMain() {
   before = await readShm(daemon.shmName, 5);
   const offsetBefore = BigInt(before.offset);
 
-  const lines = () => daemon.output().split("\n").filter((l) => l.trim().length > 0);
+  const lines = () =>
+    daemon
+      .output()
+      .split("\n")
+      .filter((l) => l.trim().length > 0);
   const linesAtStart = lines().length;
   const rssStart = statusField(pid, "VmRSS");
   const dropsStart = udpDrops([daemon.ports.event, daemon.ports.general]);
@@ -237,7 +241,14 @@ async function benchMain() {
       process.execPath,
       import.meta.path,
       "--sender",
-      JSON.stringify({ target: "127.0.0.1", eventPort: daemon.ports.event, generalPort: daemon.ports.general, sources, ratePerSecond: rate, durationMs: seconds * 1000 }),
+      JSON.stringify({
+        target: "127.0.0.1",
+        eventPort: daemon.ports.event,
+        generalPort: daemon.ports.general,
+        sources,
+        ratePerSecond: rate,
+        durationMs: seconds * 1000,
+      }),
     ],
     { stdout: "pipe", stderr: "inherit" },
   );

@@ -24,7 +24,7 @@ const ptp = runPtpFuzz({ seed, count, versions });
 const heap1 = settledHeap();
 console.log(
   `fuzz datagrams: seed ${seed}, ${ptp.cases} datagrams × ${versions.length} trackers in ${(ptp.elapsedMs / 1000).toFixed(1)} s ` +
-    `(${((ptp.cases / ptp.elapsedMs) * 1000 / 1000).toFixed(0)}k datagrams/s), ${ptp.simulatedSeconds.toFixed(0)} s of simulated clock; ` +
+    `(${(((ptp.cases / ptp.elapsedMs) * 1000) / 1000).toFixed(0)}k datagrams/s), ${ptp.simulatedSeconds.toFixed(0)} s of simulated clock; ` +
     `heapUsed ${mb(heap0)} → ${mb(heap1)}; failures ${ptp.failures.length}`,
 );
 console.log(`  inputs: ${histogram(ptp.sources)}`);
@@ -42,7 +42,7 @@ const control = runControlFuzz({ seed: seed + 1, countPerVersion: controlPerVers
 const heap3 = settledHeap();
 console.log(
   `fuzz control: seed ${seed + 1}, ${control.cases} messages (${controlPerVersion} × interfaces ${INTERFACE_VERSIONS.join(", ")}) ` +
-    `in ${(control.elapsedMs / 1000).toFixed(1)} s (${((control.cases / control.elapsedMs) * 1000 / 1000).toFixed(1)}k/s); ` +
+    `in ${(control.elapsedMs / 1000).toFixed(1)} s (${(((control.cases / control.elapsedMs) * 1000) / 1000).toFixed(1)}k/s); ` +
     `${control.trackerSteps} tracker steps, records max ${control.maxRecords}; heapUsed ${mb(heap2)} → ${mb(heap3)}; failures ${control.failures.length}`,
 );
 console.log(`  outcomes: ${histogram(control.outcomes)}`);

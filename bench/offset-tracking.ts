@@ -39,4 +39,6 @@ function time(samples: readonly TrackingSample[]): number {
 
 const wire = time(stream(1, 40e3, 3e3, 0));
 const wifi = time(stream(2, 1e6, 2e6, 0.02));
-console.log(`offset-tracking: ${wire.toFixed(2)} µs/sample on a wire, ${wifi.toFixed(2)} µs/sample on Wi-Fi (${SAMPLES} samples, 8 Hz, 20 ppm, best of 5)`);
+console.log(
+  `offset-tracking: ${wire.toFixed(2)} µs/sample on a wire, ${wifi.toFixed(2)} µs/sample on Wi-Fi (${SAMPLES} samples, 8 Hz, 20 ppm, best of 5)`,
+);

@@ -67,7 +67,13 @@ function pureRun(version: 5 | 10, hours: number, ppm: number, seed: number): Pur
   }
 
   const trueOffset = (localNs: bigint) => OFFSET0 + ((localNs - T0) * BigInt(Math.round(ppm * 1000))) / 1_000_000_000n;
-  const header = (id: bigint, seq: number) => ({ transportSpecific: 1, domainNumber: 0, clockIdentity: id, sourcePortNumber: 1, sequenceId: seq & 0xffff });
+  const header = (id: bigint, seq: number) => ({
+    transportSpecific: 1,
+    domainNumber: 0,
+    clockIdentity: id,
+    sourcePortNumber: 1,
+    sequenceId: seq & 0xffff,
+  });
   const ts = (ns: bigint) => ({ seconds: ns / S, nanoseconds: Number(ns % S) });
   const announceOf = (id: bigint, seq: number, priority1: number) =>
     encodeAnnounce({
@@ -113,8 +119,16 @@ function pureRun(version: 5 | 10, hours: number, ppm: number, seed: number): Pur
     const arrival = sendLocal + delay;
     const masterTime = sendLocal + trueOffset(sendLocal);
     if (i % 8 === 0) feed(PEER, announceOf(PEER_ID, i / 8, 128), arrival - 1_000_000n);
-    feed(PEER, encodeSync({ ...header(PEER_ID, i), flagField: FLAG_TWO_STEP, logMessageInterval: -3, originTimestamp: { seconds: 0n, nanoseconds: 0 } }), arrival);
-    feed(PEER, encodeFollowUp({ ...header(PEER_ID, i), flagField: 0, logMessageInterval: -3, preciseOriginTimestamp: ts(masterTime) }), arrival + 200_000n);
+    feed(
+      PEER,
+      encodeSync({ ...header(PEER_ID, i), flagField: FLAG_TWO_STEP, logMessageInterval: -3, originTimestamp: { seconds: 0n, nanoseconds: 0 } }),
+      arrival,
+    );
+    feed(
+      PEER,
+      encodeFollowUp({ ...header(PEER_ID, i), flagField: 0, logMessageInterval: -3, preciseOriginTimestamp: ts(masterTime) }),
+      arrival + 200_000n,
+    );
     // Five other clocks on the LAN, one message each per second between them.
     if (i % 8 === 4) {
       const k = Math.floor(i / 8) % OTHERS.length;
@@ -136,7 +150,7 @@ function pureRun(version: 5 | 10, hours: number, ppm: number, seed: number): Pur
     }
     if (i >= lastHourFrom && lastPublished !== null) {
       const p = lastPublished as { localTimeNs: bigint; offsetNs: bigint };
-      const error = BigInt.asIntN(64, p.offsetNs - ((trueOffset(p.localTimeNs) % U64) + U64) % U64);
+      const error = BigInt.asIntN(64, p.offsetNs - (((trueOffset(p.localTimeNs) % U64) + U64) % U64));
       const abs = error < 0n ? -error : error;
       if (abs > maxErrorLastHourNs) maxErrorLastHourNs = abs;
     }
@@ -189,7 +203,14 @@ async function daemonMain(seconds: number, floodRate: number) {
       process.execPath,
       new URL("./flood.ts", import.meta.url).pathname,
       "--sender",
-      JSON.stringify({ target: "127.0.0.1", eventPort: daemon.ports.event, generalPort: daemon.ports.general, sources: 100, ratePerSecond: floodRate, durationMs: seconds * 1000 }),
+      JSON.stringify({
+        target: "127.0.0.1",
+        eventPort: daemon.ports.event,
+        generalPort: daemon.ports.general,
+        sources: 100,
+        ratePerSecond: floodRate,
+        durationMs: seconds * 1000,
+      }),
     ],
     { stdout: "pipe", stderr: "inherit" },
   );
@@ -214,11 +235,18 @@ async function daemonMain(seconds: number, floodRate: number) {
   const flood = JSON.parse((await new Response(sender.stdout).text()).trim().split("\n").at(-1) ?? "{}") as { sent: number };
   const cpu = (cpuTicks(pid) - ticks0) / 100 / ((performance.now() - wall0) / 1000);
   const rssEnd = statusField(pid, "VmRSS");
-  const newLines = daemon.output().split("\n").slice(lines0 - 1).filter((l) => l.trim().length > 0);
+  const newLines = daemon
+    .output()
+    .split("\n")
+    .slice(lines0 - 1)
+    .filter((l) => l.trim().length > 0);
   const lines = newLines.length;
   const aboveDebug = newLines.filter((l) => !/\[debug\]|<7>/.test(l)).length;
   // RSS once a minute, to show the trend.
-  const perMinute = rss.filter((_, i) => i % 6 === 0).map((k) => (k / 1024).toFixed(1)).join(" ");
+  const perMinute = rss
+    .filter((_, i) => i % 6 === 0)
+    .map((k) => (k / 1024).toFixed(1))
+    .join(" ");
   master.stop();
   const code = await daemon.stop();
   const firstMinute = rss.slice(0, 6);
@@ -276,7 +304,14 @@ async function shellMain(seconds: number, floodRate: number) {
       process.execPath,
       new URL("./flood.ts", import.meta.url).pathname,
       "--sender",
-      JSON.stringify({ target: "127.0.0.1", eventPort: ports.event, generalPort: ports.general, sources: 100, ratePerSecond: floodRate, durationMs: seconds * 1000 }),
+      JSON.stringify({
+        target: "127.0.0.1",
+        eventPort: ports.event,
+        generalPort: ports.general,
+        sources: 100,
+        ratePerSecond: floodRate,
+        durationMs: seconds * 1000,
+      }),
     ],
     { stdout: "pipe", stderr: "inherit" },
   );
@@ -307,4 +342,5 @@ async function shellMain(seconds: number, floodRate: number) {
 const mode = process.argv[2] ?? "pure";
 if (mode === "pure" || mode === "all") pureMain(Number(process.argv[3] ?? 24));
 if (mode === "shell") await shellMain(Number(process.argv[3] ?? 180), Number(process.argv[4] ?? 2000));
-if (mode === "daemon" || mode === "all") await daemonMain(Number(process.argv[mode === "all" ? 4 : 3] ?? 300), Number(process.argv[mode === "all" ? 5 : 4] ?? 2000));
+if (mode === "daemon" || mode === "all")
+  await daemonMain(Number(process.argv[mode === "all" ? 4 : 3] ?? 300), Number(process.argv[mode === "all" ? 5 : 4] ?? 2000));

@@ -63,7 +63,9 @@ export function runtimeFor(root: string, target: Target): string {
   run(["npm", "pack", spec, "--pack-destination", staging, "--silent"], staging);
   const tarball = readdirSync(staging).find((f) => f.endsWith(".tgz"));
   if (!tarball) throw new Error(`npm pack ${spec} produced no tarball`);
-  const actual = `sha512-${createHash("sha512").update(readFileSync(join(staging, tarball))).digest("base64")}`;
+  const actual = `sha512-${createHash("sha512")
+    .update(readFileSync(join(staging, tarball)))
+    .digest("base64")}`;
   if (actual !== expected) throw new Error(`${spec}: integrity ${actual} does not match the pinned ${expected}`);
   run(["tar", "-xzf", tarball], staging);
   rmSync(join(staging, tarball));

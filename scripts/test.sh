@@ -45,20 +45,11 @@ if ! node_modules/.bin/tsc --noEmit -p .; then
   exit 1
 fi
 
-# Biome (biome.json): formatting and lint of src/ test/ bench/ scripts/. Until the tree has been
-# formatted once, its findings are reported and do not fail the run; then this says 1.
-BIOME_ENFORCED=0
-if [ "$BIOME_ENFORCED" = 1 ]; then
-  echo "style: biome ci"
-  if ! node_modules/.bin/biome ci --error-on-warnings --colors=off --max-diagnostics=50; then
-    echo "style check failed (above): 'npx biome check --write' fixes formatting and the safe lint fixes" >&2
-    exit 1
-  fi
-else
-  echo "style: biome ci (reported, not enforced yet: BIOME_ENFORCED in scripts/test.sh)"
-  node_modules/.bin/biome ci --error-on-warnings --colors=off --reporter=summary 2>&1 |
-    awk '/need to be formatted/ { listing = 1 } /^reporter\/violations/ { listing = 0 } listing && /^  - / { files++ }
-         /^Found|^  lint\// { print } END { printf "%d files need formatting\n", files }' || true
+# Biome (biome.json): formatting and lint of src/ test/ bench/ scripts/.
+echo "style: biome ci"
+if ! node_modules/.bin/biome ci --error-on-warnings --colors=off --max-diagnostics=50; then
+  echo "style check failed (above): 'npx biome check --write' fixes formatting and the safe lint fixes" >&2
+  exit 1
 fi
 
 $BUN scripts/build.ts

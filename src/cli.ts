@@ -3,15 +3,7 @@
 // process.argv, stdout or the network. What the options mean is src/options.ts.
 
 import { defineCommand, renderUsage, type ArgsDef } from "citty";
-import {
-  integerIn,
-  oneOf,
-  parseCommandLine,
-  parseInterfaceVersion,
-  parseIpAddressList,
-  parsePort,
-  parseShmNameOption,
-} from "./args.ts";
+import { integerIn, oneOf, parseCommandLine, parseInterfaceVersion, parseIpAddressList, parsePort, parseShmNameOption } from "./args.ts";
 import { INTERFACE_VERSIONS, traitsOf, type InterfaceVersion } from "./interface-version.ts";
 import { DEFAULTS, MAX_CLIENTS_LIMIT, OFFSET_FILTERS, defaultOffsetFilter, type DaemonOptions, type OffsetFilterName } from "./options.ts";
 import { VERSION } from "./version.ts";

@@ -26,7 +26,9 @@ describe("logging", () => {
 
   test("a memory reporter captures lines for tests", () => {
     const lines: { level: number; tag: string; message: string }[] = [];
-    createLogger({ verbosity: 0, reporters: [memoryReporter(lines)] }).withTag("x").info("hello", 42);
+    createLogger({ verbosity: 0, reporters: [memoryReporter(lines)] })
+      .withTag("x")
+      .info("hello", 42);
     expect(lines).toEqual([{ level: 3, tag: "x", message: "hello 42" }]);
   });
 });

@@ -61,7 +61,11 @@ describe("nqptp.service", () => {
   test.skipIf(!ANALYZE)(noAnalyze("systemd-analyze security rates its exposure 2.0 or better"), () => {
     const dir = tempDir();
     writeFileSync(join(dir, "nqptp.service"), unit);
-    const result = Bun.spawnSync([ANALYZE!, "security", "--offline=true", "--no-pager", "nqptp.service"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    const result = Bun.spawnSync([ANALYZE!, "security", "--offline=true", "--no-pager", "nqptp.service"], {
+      cwd: dir,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     const out = result.stdout.toString() + result.stderr.toString();
     const match = out.match(/Overall exposure level for nqptp\.service:\s*([0-9.]+)/);
     expect(match).not.toBeNull();
@@ -246,7 +250,17 @@ describe("nqptp.service's system call filter", () => {
       const ports = randomPorts();
       const shmName = uniqueShmName("seccomp");
       const proc = Bun.spawn(
-        [path, binary, `--interface-version=${version}`, `--shm-name=${shmName}`, `--event-port=${ports.event}`, `--general-port=${ports.general}`, `--control-port=${ports.control}`, "--ptp-address=127.0.0.1", "-v"],
+        [
+          path,
+          binary,
+          `--interface-version=${version}`,
+          `--shm-name=${shmName}`,
+          `--event-port=${ports.event}`,
+          `--general-port=${ports.general}`,
+          `--control-port=${ports.control}`,
+          "--ptp-address=127.0.0.1",
+          "-v",
+        ],
         { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
       );
       cleanups.push(() => {
@@ -296,8 +310,7 @@ describe("nqptp.service's system call filter", () => {
 
 const IS_ROOT = process.getuid?.() === 0;
 const canSandbox = canFilter && IS_ROOT && Bun.which("unshare") !== null && Bun.which("setpriv") !== null;
-const sandboxTitle = (t: string) =>
-  canSandbox ? t : `${t} (skipped: needs root, unshare and setpriv, systemd-analyze and a C compiler)`;
+const sandboxTitle = (t: string) => (canSandbox ? t : `${t} (skipped: needs root, unshare and setpriv, systemd-analyze and a C compiler)`);
 
 // Run inside a private mount namespace: /proc as ProtectProc=invisible + ProcSubset=pid mount it,
 // every file system read-only as ProtectSystem=strict makes it (except /dev, so /dev/shm stays).
@@ -330,9 +343,26 @@ describe("nqptp.service's sandbox", () => {
       const shmName = uniqueShmName("sandbox");
       const proc = Bun.spawn(
         [
-          "unshare", "-m", "--propagation", "private", script,
-          "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service", "--no-new-privs",
-          loader, binary, `--shm-name=${shmName}`, `--event-port=${ports.event}`, `--general-port=${ports.general}`, `--control-port=${ports.control}`, "--ptp-address=127.0.0.1", "-v",
+          "unshare",
+          "-m",
+          "--propagation",
+          "private",
+          script,
+          "setpriv",
+          "--reuid=65534",
+          "--regid=65534",
+          "--clear-groups",
+          "--inh-caps=+net_bind_service",
+          "--ambient-caps=+net_bind_service",
+          "--no-new-privs",
+          loader,
+          binary,
+          `--shm-name=${shmName}`,
+          `--event-port=${ports.event}`,
+          `--general-port=${ports.general}`,
+          `--control-port=${ports.control}`,
+          "--ptp-address=127.0.0.1",
+          "-v",
         ],
         { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
       );

@@ -62,11 +62,7 @@ function compareTopology(a: ComparableDataSet, b: ComparableDataSet): Comparison
   // Exactly one step apart: receiver-identity test dropped (see the top of this file).
   if (stepsDifference === -1) return Comparison.A_BETTER_TOPO;
   if (stepsDifference === 1) return Comparison.B_BETTER_TOPO;
-  return (
-    lowerTopo(a.senderClockIdentity, b.senderClockIdentity) ??
-    lowerTopo(a.senderPortNumber, b.senderPortNumber) ??
-    Comparison.SAME
-  );
+  return lowerTopo(a.senderClockIdentity, b.senderClockIdentity) ?? lowerTopo(a.senderPortNumber, b.senderPortNumber) ?? Comparison.SAME;
 }
 
 /** IEEE 1588-2008 figure 27 (and 28 through compareTopology). */
@@ -102,10 +98,7 @@ export interface MasterCandidate {
  * (the current master, so mastership does not flap) if it is one of them, else the lower id, so
  * the answer does not depend on the order of the candidates.
  */
-export function selectMaster<C extends MasterCandidate>(
-  candidates: readonly C[],
-  preferId?: string | null,
-): C | null {
+export function selectMaster<C extends MasterCandidate>(candidates: readonly C[], preferId?: string | null): C | null {
   let best: C | null = null;
   for (const candidate of candidates) {
     if (best === null) {

@@ -22,13 +22,7 @@ import { adoptGrandmaster, requestRestart, type FilterNote, type SequenceFilter,
 import { DEFAULT_SMOOTHING_RULES, type SmoothingRules } from "./smoothing.ts";
 import type { OffsetSample } from "./syfu.ts";
 import { NS_PER_MS, NS_PER_SECOND } from "../time/ns.ts";
-import {
-  DEFAULT_ORIGIN_STALL_RULES,
-  ORIGIN_STALL_IDLE,
-  wakeOnOriginStall,
-  type OriginStallRules,
-  type OriginStallState,
-} from "./wake.ts";
+import { DEFAULT_ORIGIN_STALL_RULES, ORIGIN_STALL_IDLE, wakeOnOriginStall, type OriginStallRules, type OriginStallState } from "./wake.ts";
 
 export interface FollowRules {
   /** "T ip": the clock is valid for at least this long. */
@@ -105,11 +99,7 @@ export function stopFollowing(filter: SequenceFilter): FollowState {
 export type PlayBeginOutcome = "ALREADY_ACTIVE" | "BEGAN" | "BEGAN_RESTARTED";
 
 /** "B" (version 9+): the clock is active; if it had lapsed, the filter restarts. */
-export function playBegin(
-  state: FollowState,
-  nowNs: bigint,
-  filter: SequenceFilter,
-): { state: FollowState; outcome: PlayBeginOutcome } {
+export function playBegin(state: FollowState, nowNs: bigint, filter: SequenceFilter): { state: FollowState; outcome: PlayBeginOutcome } {
   if (state.active) return { state, outcome: "ALREADY_ACTIVE" };
   if (withinValidity(state, nowNs)) return { state: { ...state, active: true }, outcome: "BEGAN" };
   return {
@@ -157,7 +147,12 @@ export function followSample(
   filter: SequenceFilter,
   rules: FollowRules = DEFAULT_FOLLOW_RULES,
 ): FollowSampleStep {
-  const step = filter.sample(state.filter, { localTimeNs: sample.localTimeNs, offsetNs: sample.offsetNs, grandmasterIdentity, paired: sample.paired });
+  const step = filter.sample(state.filter, {
+    localTimeNs: sample.localTimeNs,
+    offsetNs: sample.offsetNs,
+    grandmasterIdentity,
+    paired: sample.paired,
+  });
   let originStall = step.startedSequence ? ORIGIN_STALL_IDLE : state.originStall;
   let wake = false;
   const sequence = step.state.sequence;

@@ -43,7 +43,11 @@ export function classicMasterFilter(rules: OffsetV5Rules = DEFAULT_OFFSET_V5_RUL
       const below = -toI64(subU64(sample.offsetNs, previous.offsetNs));
       return {
         estimate: step.estimate,
-        note: { key: "delayed", level: "debug", message: (master) => `master ${master}: sample ${below} ns below the estimate, taken as network delay` },
+        note: {
+          key: "delayed",
+          level: "debug",
+          message: (master) => `master ${master}: sample ${below} ns below the estimate, taken as network delay`,
+        },
       };
     },
   };

@@ -68,10 +68,7 @@ function signedDiff(a: bigint, b: bigint): bigint {
  * more than maxAheadNs above the newest sample's; the estimate is dated at the newest sample,
  * and mastership starts at the oldest sample of that window. Null when there are no samples.
  */
-export function lookBack(
-  samples: readonly OffsetSample[],
-  rules: OffsetV5Rules = DEFAULT_OFFSET_V5_RULES,
-): V5Estimate | null {
+export function lookBack(samples: readonly OffsetSample[], rules: OffsetV5Rules = DEFAULT_OFFSET_V5_RULES): V5Estimate | null {
   const newest = samples[samples.length - 1];
   if (newest === undefined) return null;
   let best = newest;

@@ -66,7 +66,6 @@ export function qualifyAnnounce(
   // With the last `threshold` arrivals kept, "threshold of them in the window" is "the oldest
   // kept one is in the window". An arrival exactly windowNs ago still counts.
   const oldest = arrivals[0];
-  const qualified =
-    arrivals.length >= rules.threshold && oldest !== undefined && atNs - oldest.atNs <= rules.windowNs;
+  const qualified = arrivals.length >= rules.threshold && oldest !== undefined && atNs - oldest.atNs <= rules.windowNs;
   return { arrivals, qualified };
 }

@@ -64,11 +64,7 @@ export function withClockIdentity(record: ClockRecord, clockIdentity: bigint): C
 }
 
 /** The ring with `sample` appended, dropping the oldest beyond `capacity`. A new array. */
-export function appendSample(
-  samples: readonly OffsetSample[],
-  sample: OffsetSample,
-  capacity: number,
-): readonly OffsetSample[] {
+export function appendSample(samples: readonly OffsetSample[], sample: OffsetSample, capacity: number): readonly OffsetSample[] {
   const drop = samples.length >= capacity ? samples.length - capacity + 1 : 0;
   const next = new Array<OffsetSample>(samples.length - drop + 1);
   for (let i = drop; i < samples.length; i++) next[i - drop] = samples[i]!;

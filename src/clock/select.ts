@@ -52,13 +52,7 @@ export function onRecordUpdate(d: Draft, update: RecordUpdate): void {
   // just now has looked back over them already.
   const master = d.selection!.master;
   const { record, samples } = update;
-  if (
-    samples.length > 0 &&
-    master !== null &&
-    master === masterBefore &&
-    master.ip === record.ip &&
-    master.clockId === record.clockIdentity
-  ) {
+  if (samples.length > 0 && master !== null && master === masterBefore && master.ip === record.ip && master.clockId === record.clockIdentity) {
     feedMaster(d, master, samples);
   }
 }

@@ -118,11 +118,7 @@ export function smoothOffset(
   const previous = state.sequence;
   if (previous === null) return start("STARTED");
   // An unknown grandmaster (no Announce yet) is never a change; a known one is adopted.
-  if (
-    previous.grandmasterIdentity !== null &&
-    sample.grandmasterIdentity !== null &&
-    sample.grandmasterIdentity !== previous.grandmasterIdentity
-  ) {
+  if (previous.grandmasterIdentity !== null && sample.grandmasterIdentity !== null && sample.grandmasterIdentity !== previous.grandmasterIdentity) {
     return start("GRANDMASTER_CHANGED");
   }
   const grandmasterIdentity = previous.grandmasterIdentity ?? sample.grandmasterIdentity;

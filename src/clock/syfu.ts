@@ -69,11 +69,7 @@ export interface SyfuRules {
 
 export const DEFAULT_SYFU_RULES: SyfuRules = { maxPairAgeNs: NS_PER_SECOND };
 
-export type SyfuOutcome =
-  | "PAIRED"
-  | "WAITING_FOR_FOLLOW_UP"
-  | "WAITING_FOR_SYNC"
-  | "IGNORED_ONE_STEP_SYNC";
+export type SyfuOutcome = "PAIRED" | "WAITING_FOR_FOLLOW_UP" | "WAITING_FOR_SYNC" | "IGNORED_ONE_STEP_SYNC";
 
 export interface SyfuStep {
   state: SyfuState;
@@ -92,12 +88,7 @@ function matches(a: HalfKey, b: HalfKey, aAtNs: bigint, bAtNs: bigint, rules: Sy
 function pairedSample(sync: PendingSync, followUp: PendingFollowUp): OffsetSample {
   return {
     localTimeNs: sync.receivedAtNs,
-    offsetNs: toU64(
-      followUp.preciseOriginNs +
-        correctionToNs(sync.correctionField) +
-        correctionToNs(followUp.correctionField) -
-        sync.receivedAtNs,
-    ),
+    offsetNs: toU64(followUp.preciseOriginNs + correctionToNs(sync.correctionField) + correctionToNs(followUp.correctionField) - sync.receivedAtNs),
     preciseOriginNs: followUp.preciseOriginNs,
     paired: true,
   };
@@ -112,12 +103,7 @@ function aloneSample(followUp: PendingFollowUp): OffsetSample {
   };
 }
 
-export function syfuOnSync(
-  state: SyfuState,
-  message: SyncMessage,
-  receivedAtNs: bigint,
-  rules: SyfuRules = DEFAULT_SYFU_RULES,
-): SyfuStep {
+export function syfuOnSync(state: SyfuState, message: SyncMessage, receivedAtNs: bigint, rules: SyfuRules = DEFAULT_SYFU_RULES): SyfuStep {
   const h = message.header;
   if ((h.flagField & FLAG_TWO_STEP) === 0) {
     return { state, samples: [], outcome: "IGNORED_ONE_STEP_SYNC" };
@@ -145,12 +131,7 @@ export function syfuOnSync(
   };
 }
 
-export function syfuOnFollowUp(
-  state: SyfuState,
-  message: FollowUpMessage,
-  receivedAtNs: bigint,
-  rules: SyfuRules = DEFAULT_SYFU_RULES,
-): SyfuStep {
+export function syfuOnFollowUp(state: SyfuState, message: FollowUpMessage, receivedAtNs: bigint, rules: SyfuRules = DEFAULT_SYFU_RULES): SyfuStep {
   const h = message.header;
   const t = message.preciseOriginTimestamp;
   const followUp: PendingFollowUp = {

@@ -13,15 +13,7 @@ import { traitsOf } from "../interface-version.ts";
 import { announceDataOf, type AnnounceData } from "./announce.ts";
 import type { Draft } from "./draft.ts";
 import { qualifyAnnounce } from "./qualify.ts";
-import {
-  appendSample,
-  leastRecentlyHeardNonPeer,
-  newRecord,
-  nextExpiry,
-  sweepExpired,
-  withClockIdentity,
-  type ClockRecord,
-} from "./records.ts";
+import { appendSample, leastRecentlyHeardNonPeer, newRecord, nextExpiry, sweepExpired, withClockIdentity, type ClockRecord } from "./records.ts";
 import { syfuOnFollowUp, syfuOnSync, type OffsetSample } from "./syfu.ts";
 import { wakeAnnounces, wakeOnAnnounce, wakeOnFirstAnnounce, wakeOnFollowUp } from "./wake.ts";
 

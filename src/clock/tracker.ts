@@ -45,8 +45,7 @@ export type { ClientState, MasterState, OverflowState, SelectionState, TrackerCo
 export { snapshot, type ClientSnapshot, type FollowSnapshot, type RecordSnapshot, type TrackerSnapshot } from "./snapshot.ts";
 
 /** What createTracker needs: our identity; everything else has a default. */
-export type TrackerOptions = Pick<TrackerConfig, "ourClockIdentity"> &
-  Partial<Omit<TrackerConfig, "masterFilter" | "sequenceFilter">>;
+export type TrackerOptions = Pick<TrackerConfig, "ourClockIdentity"> & Partial<Omit<TrackerConfig, "masterFilter" | "sequenceFilter">>;
 
 /** The main region's name when none is given (the --shm-name default). */
 export const DEFAULT_MAIN_CLIENT = "/nqptp";

@@ -6,14 +6,7 @@
 
 import { formatClockId } from "../ptp/clock-identity.ts";
 import type { FilterNote, MasterEstimate, MasterFilter } from "./master-filter.ts";
-import {
-  DEFAULT_TRACKING_RULES,
-  TRACKING_IDLE,
-  trackOffset,
-  type TrackingRules,
-  type TrackingState,
-  type TrackingStep,
-} from "./offset-tracking.ts";
+import { DEFAULT_TRACKING_RULES, TRACKING_IDLE, trackOffset, type TrackingRules, type TrackingState, type TrackingStep } from "./offset-tracking.ts";
 import type { SequenceFilter, SequenceFilterState, SequenceSample } from "./sequence-filter.ts";
 import type { OffsetSample } from "./syfu.ts";
 

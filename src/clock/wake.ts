@@ -62,10 +62,7 @@ export function wakeOnAnnounce(
   const announces = state.announcesSinceFollowUp + 1;
   // A local clock stepped backwards (CLOCK_REALTIME in version 5) must not silence waking.
   const sinceWake = state.lastWakeNs === null ? null : nowNs - state.lastWakeNs;
-  const due =
-    isTimingPeer &&
-    announces >= rules.announcesBeforeWake &&
-    (sinceWake === null || sinceWake < 0n || sinceWake >= rules.rewakeIntervalNs);
+  const due = isTimingPeer && announces >= rules.announcesBeforeWake && (sinceWake === null || sinceWake < 0n || sinceWake >= rules.rewakeIntervalNs);
   return {
     state: { announcesSinceFollowUp: announces, lastWakeNs: due ? nowNs : state.lastWakeNs, announced: true },
     wake: due,
@@ -139,11 +136,7 @@ function clampPriority(value: number): number {
  * copied too (timescale bits, and unicastFlag as it sends to us the way we send to it), without
  * twoStepFlag, which has no meaning in an Announce (IEEE 1588-2008 13.3.2.6, Table 20).
  */
-export function wakeAnnounces(
-  target: AnnounceData,
-  ourClockIdentity: bigint,
-  sequenceId: number,
-): [AnnounceFields, AnnounceFields] {
+export function wakeAnnounces(target: AnnounceData, ourClockIdentity: bigint, sequenceId: number): [AnnounceFields, AnnounceFields] {
   const make = (priority1: number, seq: number): AnnounceFields => ({
     transportSpecific: target.transportSpecific,
     clockIdentity: ourClockIdentity,
@@ -161,8 +154,5 @@ export function wakeAnnounces(
     stepsRemoved: 0,
     timeSource: target.timeSource,
   });
-  return [
-    make(target.grandmasterPriority1 - 1, sequenceId),
-    make(target.grandmasterPriority1 + 1, sequenceId + 1),
-  ];
+  return [make(target.grandmasterPriority1 - 1, sequenceId), make(target.grandmasterPriority1 + 1, sequenceId + 1)];
 }

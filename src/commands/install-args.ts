@@ -34,8 +34,7 @@ const uninstallArgs = { root: rootArg, help: helpArg } satisfies ArgsDef;
 export const installCommand = defineCommand({
   meta: {
     name: "nqptp install",
-    description:
-      "Copy this nqptp to /usr/local/bin/nqptp and install /etc/systemd/system/nqptp.service (run as root). Running it again is safe.",
+    description: "Copy this nqptp to /usr/local/bin/nqptp and install /etc/systemd/system/nqptp.service (run as root). Running it again is safe.",
   },
   args: installArgs,
 });

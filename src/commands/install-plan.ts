@@ -61,9 +61,7 @@ export type ShairportProbe =
   | { kind: "failed"; path: string; reason: string }
   | { kind: "ran"; path: string; output: string };
 
-export type InterfaceChoice =
-  | { ok: true; version: InterfaceVersion; explanation: string }
-  | { ok: false; message: string };
+export type InterfaceChoice = { ok: true; version: InterfaceVersion; explanation: string } | { ok: false; message: string };
 
 function firstLine(text: string): string {
   return text.trim().split("\n")[0] ?? "";
@@ -94,7 +92,11 @@ export function chooseInterfaceVersion(given: InterfaceVersion | null, probe: Sh
     case "smi":
       return { ok: true, version: reading.version, explanation: `${said}: ${reading.tag}, so interface version ${reading.version}` };
     case "airplay2-without-smi":
-      return { ok: true, version: reading.version, explanation: `${said}: AirPlay 2 without an smi tag (4.0 or earlier), so interface version ${reading.version}` };
+      return {
+        ok: true,
+        version: reading.version,
+        explanation: `${said}: AirPlay 2 without an smi tag (4.0 or earlier), so interface version ${reading.version}`,
+      };
     case "not-airplay2":
       return {
         ok: true,
@@ -162,7 +164,10 @@ export const modeText = (mode: number) => `0${(mode & 0o7777).toString(8)}`;
 function reloadOrTell(facts: { root: string; systemdRunning: boolean }, changed: boolean): InstallAction[] {
   if (!changed) return [];
   if (facts.systemdRunning) return [{ kind: "daemon-reload" }];
-  if (facts.root !== "/") return [{ kind: "say", text: `systemd: not reloaded (under --root ${facts.root}); on the system that runs from it: sudo systemctl daemon-reload` }];
+  if (facts.root !== "/")
+    return [
+      { kind: "say", text: `systemd: not reloaded (under --root ${facts.root}); on the system that runs from it: sudo systemctl daemon-reload` },
+    ];
   return [{ kind: "say", text: "systemd: not running here (no /run/systemd/system), so not reloaded; once it runs: sudo systemctl daemon-reload" }];
 }
 
@@ -170,9 +175,12 @@ export function planInstall(facts: InstallFacts): Plan<InstallAction> {
   const { binary, unit, force } = facts;
   const refusals: string[] = [];
   if (binary.kind === "other") refusals.push(`${facts.binaryPath} is ${binary.what}`);
-  if (binary.kind === "link" && !force) refusals.push(`${facts.binaryPath} is a symbolic link to ${binary.to}: pass --force to replace the link with this nqptp`);
+  if (binary.kind === "link" && !force)
+    refusals.push(`${facts.binaryPath} is a symbolic link to ${binary.to}: pass --force to replace the link with this nqptp`);
   if (binary.kind === "file" && binary.sha256 !== facts.selfSha256 && !force) {
-    refusals.push(`${facts.binaryPath} is a different file (SHA-256 ${binary.sha256.slice(0, 12)}…, this nqptp's is ${facts.selfSha256.slice(0, 12)}…): pass --force to replace it`);
+    refusals.push(
+      `${facts.binaryPath} is a different file (SHA-256 ${binary.sha256.slice(0, 12)}…, this nqptp's is ${facts.selfSha256.slice(0, 12)}…): pass --force to replace it`,
+    );
   }
   if (unit.kind === "other") refusals.push(`${facts.unitPath} is ${unit.what}`);
   if (unit.kind === "link" && !force) refusals.push(`${facts.unitPath} is a symbolic link to ${unit.to}: pass --force to replace it`);
@@ -225,7 +233,8 @@ function accountActions(facts: InstallFacts): InstallAction[] {
       return [{ kind: "say", text: `user: the unit runs nqptp as uid ${account.uid}; not creating an account for a number` }];
     case "user": {
       const useradd = `useradd --system --no-create-home --shell /usr/sbin/nologin ${account.name}`;
-      if (facts.root !== "/") return [{ kind: "say", text: `user: not created under --root; on the system that runs from ${facts.root}: sudo ${useradd}` }];
+      if (facts.root !== "/")
+        return [{ kind: "say", text: `user: not created under --root; on the system that runs from ${facts.root}: sudo ${useradd}` }];
       if (facts.userExists) return [{ kind: "say", text: `user: ${account.name} exists` }];
       return [{ kind: "create-user", name: account.name }];
     }
@@ -269,9 +278,15 @@ export function planUninstall(facts: UninstallFacts): Plan<UninstallAction> {
   if (ourUnit) {
     if (facts.systemdRunning) actions.push({ kind: "disable-now" });
     else if (facts.root === "/") {
-      actions.push({ kind: "say", text: "systemd: not running here (no /run/systemd/system), so nqptp is not running under it; nothing to stop. Where it runs, stop it first: sudo systemctl disable --now nqptp" });
+      actions.push({
+        kind: "say",
+        text: "systemd: not running here (no /run/systemd/system), so nqptp is not running under it; nothing to stop. Where it runs, stop it first: sudo systemctl disable --now nqptp",
+      });
     } else {
-      actions.push({ kind: "say", text: `systemd: nothing stopped under --root; if nqptp runs on the system that uses ${facts.root}, stop it there first: sudo systemctl disable --now nqptp` });
+      actions.push({
+        kind: "say",
+        text: `systemd: nothing stopped under --root; if nqptp runs on the system that uses ${facts.root}, stop it there first: sudo systemctl disable --now nqptp`,
+      });
     }
   }
 
@@ -292,7 +307,10 @@ export function planUninstall(facts: UninstallFacts): Plan<UninstallAction> {
   if (binary.kind === "file" && binary.identity !== "not-nqptp") {
     actions.push({ kind: "remove", path: facts.binaryPath, what: "binary: an nqptp built from this project" });
   } else if (binary.kind === "file") {
-    actions.push({ kind: "say", text: `binary: left alone: ${facts.binaryPath} is not an nqptp built from this project (remove it yourself if it should go)` });
+    actions.push({
+      kind: "say",
+      text: `binary: left alone: ${facts.binaryPath} is not an nqptp built from this project (remove it yourself if it should go)`,
+    });
   } else if (binary.kind === "link" || binary.kind === "other") {
     actions.push({ kind: "say", text: `binary: left alone: ${facts.binaryPath} is ${describe(binary)}` });
   } else {
@@ -301,7 +319,8 @@ export function planUninstall(facts: UninstallFacts): Plan<UninstallAction> {
 
   if (unitRemoved) {
     if (facts.systemdRunning) actions.push({ kind: "daemon-reload" });
-    else if (facts.root === "/") actions.push({ kind: "say", text: "systemd: not reloaded (not running); once it runs: sudo systemctl daemon-reload" });
+    else if (facts.root === "/")
+      actions.push({ kind: "say", text: "systemd: not reloaded (not running); once it runs: sudo systemctl daemon-reload" });
   }
   return { ok: true, actions };
 }

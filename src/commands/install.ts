@@ -23,7 +23,15 @@ import unitTemplate from "../../nqptp.service" with { type: "text" };
 import { usageError } from "../args.ts";
 import { VERSION } from "../version.ts";
 import type { Io } from "./io.ts";
-import { installHelp, parseInstallArgs, parseUninstallArgs, uninstallHelp, type ArgsPlan, type InstallOptions, type UninstallOptions } from "./install-args.ts";
+import {
+  installHelp,
+  parseInstallArgs,
+  parseUninstallArgs,
+  uninstallHelp,
+  type ArgsPlan,
+  type InstallOptions,
+  type UninstallOptions,
+} from "./install-args.ts";
 import {
   BINARY_MODE,
   EXIT,
@@ -44,7 +52,6 @@ import { INSTALLED_BINARY, INSTALLED_UNIT, enablementLinks, execStartOf, isOurUn
  * contains it: another program at /usr/local/bin/nqptp (the C nqptp, a wrapper script) stays.
  */
 export const BINARY_IDENTITY = "This is nqptp, the Bun re-implementation; `nqptp uninstall` looks for this line.";
-
 
 // ---------------------------------------------------------------------------------------------
 // Facts
@@ -235,7 +242,9 @@ async function install(options: InstallOptions, out: Io): Promise<number> {
     return EXIT.unavailable;
   }
   if (options.root === "/" && process.getuid?.() !== 0) {
-    out.err("nqptp install: must be run as root to install into /usr/local/bin and /etc/systemd/system (try: sudo nqptp install), or use --root DIR to stage the files");
+    out.err(
+      "nqptp install: must be run as root to install into /usr/local/bin and /etc/systemd/system (try: sudo nqptp install), or use --root DIR to stage the files",
+    );
     return EXIT.noPermission;
   }
 
@@ -306,7 +315,9 @@ async function install(options: InstallOptions, out: Io): Promise<number> {
           out.err(`nqptp install: ${self} changed while it was being copied; run the install again`);
           return EXIT.ioError;
         }
-        out.out(`binary: ${action.replacing ? "replaced" : "installed"} ${action.path} (mode ${modeText(BINARY_MODE)}, SHA-256 ${selfSha256.slice(0, 12)}…)`);
+        out.out(
+          `binary: ${action.replacing ? "replaced" : "installed"} ${action.path} (mode ${modeText(BINARY_MODE)}, SHA-256 ${selfSha256.slice(0, 12)}…)`,
+        );
         break;
       }
       case "write-unit": {
@@ -347,7 +358,9 @@ export async function runUninstall(args: string[], out: Io): Promise<number> {
 
 async function uninstall(options: UninstallOptions, out: Io): Promise<number> {
   if (options.root === "/" && process.getuid?.() !== 0) {
-    out.err("nqptp uninstall: must be run as root to remove /usr/local/bin/nqptp and /etc/systemd/system/nqptp.service (try: sudo nqptp uninstall), or use --root DIR");
+    out.err(
+      "nqptp uninstall: must be run as root to remove /usr/local/bin/nqptp and /etc/systemd/system/nqptp.service (try: sudo nqptp uninstall), or use --root DIR",
+    );
     return EXIT.noPermission;
   }
   const binaryPath = join(options.root, INSTALLED_BINARY);
@@ -400,4 +413,3 @@ async function uninstall(options: UninstallOptions, out: Io): Promise<number> {
   }
   return status;
 }
-

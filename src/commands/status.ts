@@ -131,7 +131,14 @@ export function formatClocks(rows: ClockRow[], withClients = false): string {
 
 function formatTable(header: string[], table: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
-  return [header, ...table].map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
+  return [header, ...table]
+    .map((row) =>
+      row
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 /** One client of the daemon's answer (control/status.ts; bigints as decimal strings). */
@@ -200,7 +207,10 @@ export async function askDaemon(address: string, port: number, timeoutMs = 1000)
   } catch (error) {
     return { error: `could not open a socket to ask it: ${(error as Error).message}` };
   }
-  const timer = setTimeout(() => settle({ error: `no answer within ${timeoutMs / 1000} s: is it running, and is that its control port?` }), timeoutMs);
+  const timer = setTimeout(
+    () => settle({ error: `no answer within ${timeoutMs / 1000} s: is it running, and is that its control port?` }),
+    timeoutMs,
+  );
   try {
     socket.send(new TextEncoder().encode(STATUS_REQUEST), port, address);
     return await answered;
@@ -292,7 +302,8 @@ async function showOnce(options: StatusOptions, arch: Arch, io: StatusIo): Promi
   let answer: DaemonAnswer | { error: string } | null = null;
   // The daemon alone knows its other clients' names; for the clocks it is asked in any case.
   if (options.clocks || namedClients) answer = await io.askDaemon(options.controlAddress, options.controlPort);
-  const unanswered = answer !== null && "error" in answer ? `no answer from nqptp on ${options.controlAddress}:${options.controlPort}: ${answer.error}` : null;
+  const unanswered =
+    answer !== null && "error" in answer ? `no answer from nqptp on ${options.controlAddress}:${options.controlPort}: ${answer.error}` : null;
   if (options.clocks && unanswered !== null) {
     io.err(unanswered);
     return NOT_RUNNING;
@@ -314,7 +325,12 @@ async function showOnce(options: StatusOptions, arch: Arch, io: StatusIo): Promi
 
 function clientView(client: ClientRow, arch: Arch, io: StatusIo, nowNs: bigint, staleAfterS: number): ClientView {
   const validForNs = client.follow.validForNs === null ? null : BigInt(client.follow.validForNs);
-  const state = client.follow.ip !== null && client.follow.active ? "active" : client.follow.ip !== null && validForNs !== null && validForNs > 0n ? "valid" : "idle";
+  const state =
+    client.follow.ip !== null && client.follow.active
+      ? "active"
+      : client.follow.ip !== null && validForNs !== null && validForNs > 0n
+        ? "valid"
+        : "idle";
   const base = { name: client.name, following: client.follow.ip, state, validForS: validForNs === null ? null : Number(validForNs) / 1e9 } as const;
   const path = `${SHM_DIRECTORY}${client.name}`;
   const bytes = io.readRegionFile(path);

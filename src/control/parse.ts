@@ -11,13 +11,9 @@ import { parseAddress } from "../net/address.ts";
 
 export const MAX_CONTROL_MESSAGE_BYTES = 4096;
 
-
 export type ControlCommand =
   /** `T ip…` (seed: the whole timing peer list; named: follow the first address). `T` alone clears. */
-  | { kind: "timing-peers"; addresses: string[]; skipped: string[] }
-  | { kind: "play-begin" }
-  | { kind: "play-end" }
-  | { kind: "pause" };
+  { kind: "timing-peers"; addresses: string[]; skipped: string[] } | { kind: "play-begin" } | { kind: "play-end" } | { kind: "pause" };
 
 export type ControlErrorKind =
   | "too-long"
@@ -34,9 +30,7 @@ export interface ControlError {
   detail: string;
 }
 
-export type ControlParseResult =
-  | { ok: true; command: ControlCommand; shmName?: string }
-  | { ok: false; error: ControlError };
+export type ControlParseResult = { ok: true; command: ControlCommand; shmName?: string } | { ok: false; error: ControlError };
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 

@@ -68,8 +68,7 @@ export class ControlServer {
       stats.ignoredRemote++;
       options.warnLimited(
         "control:remote",
-        `ignored a control message from ${address}: only this host may send timing peer lists ` +
-          `(--allow-remote-control accepts other hosts)`,
+        `ignored a control message from ${address}: only this host may send timing peer lists (--allow-remote-control accepts other hosts)`,
       );
       return;
     }

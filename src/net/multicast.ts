@@ -77,12 +77,12 @@ export function joinGroup(fd: number, membership: Membership): JoinOutcome {
   try {
     if (membership.family === 4) {
       const m = SOCKET_ABI.ipMreqn;
-      group.bytes.forEach((b, i) => view.setUint8(m.multiaddr + i, b));
+      for (const [i, b] of group.bytes.entries()) view.setUint8(m.multiaddr + i, b);
       view.setInt32(m.ifindex, ifindex, true);
       setSocketOptionBytes(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, mreq, m.size, `IP_ADD_MEMBERSHIP ${membership.group} on ${membership.interfaceName}`);
     } else {
       const m = SOCKET_ABI.ipv6Mreq;
-      group.bytes.forEach((b, i) => view.setUint8(m.multiaddr + i, b));
+      for (const [i, b] of group.bytes.entries()) view.setUint8(m.multiaddr + i, b);
       view.setInt32(m.ifindex, ifindex, true);
       setSocketOptionBytes(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, mreq, m.size, `IPV6_ADD_MEMBERSHIP ${membership.group} on ${membership.interfaceName}`);
     }
@@ -135,7 +135,10 @@ export class PtpGroupMembership {
         if (outcome === "joined" || outcome === "already") this.joined.add(key);
         else if (outcome === "unavailable") this.joined.delete(key);
         else {
-          this.report(key, `cannot join PTP multicast group ${membership.group} on ${membership.interfaceName}: ${outcome.error.message}; only unicast PTP will arrive there`);
+          this.report(
+            key,
+            `cannot join PTP multicast group ${membership.group} on ${membership.interfaceName}: ${outcome.error.message}; only unicast PTP will arrive there`,
+          );
         }
       }
     }

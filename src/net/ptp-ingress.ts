@@ -5,7 +5,7 @@
 
 import { decode } from "../ptp/decode.ts";
 import type { PtpMessage } from "../ptp/types.ts";
-import { LogRateLimiter, suppressedSuffix } from "../util/rate-limit.ts";
+import { type LogRateLimiter, suppressedSuffix } from "../util/rate-limit.ts";
 import { canonicalSender } from "./address.ts";
 import { OwnAddresses } from "./host.ts";
 import type { PtpDatagram } from "./ptp-sockets.ts";

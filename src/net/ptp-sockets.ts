@@ -174,7 +174,11 @@ export async function openPtpSockets(options: PtpSocketsOptions): Promise<PtpSoc
     try {
       general = await bindBun("general", options.generalPort);
     } catch (error) {
-      if (starting) await starting.then((r) => r.close(), () => {});
+      if (starting)
+        await starting.then(
+          (r) => r.close(),
+          () => {},
+        );
       throw error;
     }
     generalSockets = general.sockets;
@@ -228,8 +232,7 @@ export async function openPtpSockets(options: PtpSocketsOptions): Promise<PtpSoc
       const ipv4 = !address.includes(":");
       // A dual-stack socket reaches IPv4 hosts through mapped addresses; pick a socket of the
       // right family when bound to specific addresses.
-      const socket =
-        generalSockets.find((s) => (s.hostname === "::" ? true : s.hostname.includes(":") !== ipv4)) ?? generalSockets[0]!;
+      const socket = generalSockets.find((s) => (s.hostname === "::" ? true : s.hostname.includes(":") !== ipv4)) ?? generalSockets[0]!;
       const target = ipv4 && socket.hostname === "::" ? `::ffff:${address}` : address;
       return socket.send(data, options.generalPort, target);
     },

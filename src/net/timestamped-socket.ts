@@ -5,16 +5,8 @@
 
 import { NqptpError } from "../errors.ts";
 import { allocateNative } from "../sys/libc.ts";
-import {
-  AF_INET,
-  AF_INET6,
-  IPPROTO_IPV6,
-  IPV6_V6ONLY,
-  SO_TIMESTAMPNS,
-  SOL_SOCKET,
-  SOCKET_ABI,
-} from "../sys/linux.ts";
-import { SysError, bindSocket, close, interfaceIndex, setIntSocketOption, udpSocket } from "../sys/posix.ts";
+import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, SO_TIMESTAMPNS, SOL_SOCKET, SOCKET_ABI } from "../sys/linux.ts";
+import { type SysError, bindSocket, close, interfaceIndex, setIntSocketOption, udpSocket } from "../sys/posix.ts";
 import { addressBytes, encodeSockaddr } from "./timestamps.ts";
 import { describeBindError } from "./udp.ts";
 

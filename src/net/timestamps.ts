@@ -137,7 +137,7 @@ export function encodeSockaddr(view: DataView, family: 4 | 6, bytes: Uint8Array,
   view.setUint16(0, family === 4 ? AF_INET : AF_INET6, true);
   view.setUint16(family === 4 ? IN.port : IN6.port, port, false);
   const at = family === 4 ? IN.addr : IN6.addr;
-  bytes.forEach((b, i) => view.setUint8(at + i, b));
+  for (const [i, b] of bytes.entries()) view.setUint8(at + i, b);
   if (family === 6) view.setUint32(IN6.scopeId, scopeId, true);
   return size;
 }

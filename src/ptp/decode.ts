@@ -11,19 +11,8 @@
 //   5. field ranges (timestamp nanoseconds < 10^9)                    → "invalid-field"
 // Octets after messageLength are ignored (padding, e.g. to the Ethernet minimum frame).
 
-import {
-  HEADER_LENGTH,
-  MESSAGE_LENGTH_BY_TYPE,
-  NANOSECONDS_PER_SECOND,
-  PTP_VERSION,
-} from "./constants.ts";
-import {
-  MessageType,
-  type DecodeErrorKind,
-  type DecodeResult,
-  type Header,
-  type Timestamp,
-} from "./types.ts";
+import { HEADER_LENGTH, MESSAGE_LENGTH_BY_TYPE, NANOSECONDS_PER_SECOND, PTP_VERSION } from "./constants.ts";
+import { MessageType, type DecodeErrorKind, type DecodeResult, type Header, type Timestamp } from "./types.ts";
 
 /** IEEE 1588-2008 13.3.2.2, Table 19, spelled as the standard spells them. */
 const MESSAGE_TYPE_NAMES: readonly string[] = [
@@ -224,7 +213,5 @@ function firstNibble(bytes: Uint8Array): number {
 }
 
 function failure(kind: DecodeErrorKind, detail: string, messageType?: number): DecodeResult {
-  return messageType === undefined
-    ? { ok: false, error: { kind, detail } }
-    : { ok: false, error: { kind, detail, messageType } };
+  return messageType === undefined ? { ok: false, error: { kind, detail } } : { ok: false, error: { kind, detail, messageType } };
 }

@@ -82,15 +82,7 @@ export function encodeAnnounce(fields: AnnounceFields): Uint8Array {
 
 /** A Sync (IEEE 1588-2008 13.6), controlField 0, with optional TLVs after the 44-octet body. */
 export function encodeSync(fields: SyncFields): Uint8Array {
-  return encodeTimestampMessage(
-    MessageType.Sync,
-    ControlField.Sync,
-    SYNC_LENGTH,
-    fields,
-    "originTimestamp",
-    fields.originTimestamp,
-    fields.tlvs,
-  );
+  return encodeTimestampMessage(MessageType.Sync, ControlField.Sync, SYNC_LENGTH, fields, "originTimestamp", fields.originTimestamp, fields.tlvs);
 }
 
 /** A Follow_Up (IEEE 1588-2008 13.7), controlField 2, with optional TLVs after the 44-octet body. */
@@ -110,12 +102,7 @@ export function encodeFollowUp(fields: FollowUpFields): Uint8Array {
  * A zero-filled message of `messageLength` octets with its 34-octet common header written
  * (IEEE 1588-2008 13.3.1): versionPTP 2, reserved octets zero. The caller writes the body.
  */
-export function encodeHeader(
-  messageType: number,
-  controlField: number,
-  messageLength: number,
-  fields: HeaderFields,
-): Uint8Array {
+export function encodeHeader(messageType: number, controlField: number, messageLength: number, fields: HeaderFields): Uint8Array {
   checkUnsigned("messageType", messageType, 4);
   checkUnsigned("controlField", controlField, 8);
   checkUnsigned("messageLength", messageLength, 16);
@@ -158,11 +145,7 @@ export function encodeTlv(tlvType: number, valueField: Uint8Array): Uint8Array {
  * An ORGANIZATION_EXTENSION TLV (IEEE 1588-2008 14.3.2): organizationId (an OUI, 3 octets),
  * organizationSubType (3 octets), dataField. Apple's Follow_Ups carry these (tlvType 0x0003).
  */
-export function encodeOrganizationExtensionTlv(
-  organizationId: number,
-  organizationSubType: number,
-  dataField: Uint8Array,
-): Uint8Array {
+export function encodeOrganizationExtensionTlv(organizationId: number, organizationSubType: number, dataField: Uint8Array): Uint8Array {
   checkUnsigned("organizationId", organizationId, 24);
   checkUnsigned("organizationSubType", organizationSubType, 24);
   const value = new Uint8Array(ORGANIZATION_EXTENSION_HEADER_LENGTH + dataField.byteLength);
@@ -219,10 +202,7 @@ function writeClockQuality(view: DataView, offset: number, quality: ClockQuality
   const name = "grandmasterClockQuality";
   view.setUint8(offset, checkUnsigned(`${name}.clockClass`, quality.clockClass, 8));
   view.setUint8(offset + 1, checkUnsigned(`${name}.clockAccuracy`, quality.clockAccuracy, 8));
-  view.setUint16(
-    offset + 2,
-    checkUnsigned(`${name}.offsetScaledLogVariance`, quality.offsetScaledLogVariance, 16),
-  );
+  view.setUint16(offset + 2, checkUnsigned(`${name}.offsetScaledLogVariance`, quality.offsetScaledLogVariance, 16));
 }
 
 function viewOf(bytes: Uint8Array): DataView {

@@ -95,12 +95,7 @@ export interface OtherMessage {
   header: Header;
 }
 
-export type PtpMessage =
-  | SyncMessage
-  | FollowUpMessage
-  | AnnounceMessage
-  | DelayRespMessage
-  | OtherMessage;
+export type PtpMessage = SyncMessage | FollowUpMessage | AnnounceMessage | DelayRespMessage | OtherMessage;
 
 export type DecodeErrorKind =
   /** Fewer than 34 octets, or fewer than the message type's body needs. */
@@ -120,6 +115,4 @@ export interface DecodeError {
   messageType?: number;
 }
 
-export type DecodeResult =
-  | { ok: true; message: PtpMessage }
-  | { ok: false; error: DecodeError };
+export type DecodeResult = { ok: true; message: PtpMessage } | { ok: false; error: DecodeError };

@@ -71,9 +71,7 @@ export class Publisher {
       this.statusLine = this.statusText();
       return writer;
     } catch (error) {
-      throw error instanceof NqptpError
-        ? error
-        : new NqptpError("shm", `shared memory ${mainName}: ${(error as Error).message}`, { cause: error });
+      throw error instanceof NqptpError ? error : new NqptpError("shm", `shared memory ${mainName}: ${(error as Error).message}`, { cause: error });
     }
   }
 
@@ -109,7 +107,8 @@ export class Publisher {
     try {
       const writer = this.add(name);
       log.info(
-        `new client ${name}: created ${writer.path}` + (writer.reusedStaleRegion ? " (replacing a stale region of ours)" : "") +
+        `new client ${name}: created ${writer.path}` +
+          (writer.reusedStaleRegion ? " (replacing a stale region of ours)" : "") +
           ` (${this.regions.size} of at most ${maxClients})`,
       );
       this.updateStatus();

@@ -4,7 +4,9 @@ import { Comparison, compareDataSets, selectMaster, type ComparableDataSet, type
 const GM_A = 0x0000_0000_0000_00a0n;
 const GM_B = 0x0000_0000_0000_00b0n;
 
-function ds(o: Partial<ComparableDataSet> & { clockClass?: number; clockAccuracy?: number; offsetScaledLogVariance?: number } = {}): ComparableDataSet {
+function ds(
+  o: Partial<ComparableDataSet> & { clockClass?: number; clockAccuracy?: number; offsetScaledLogVariance?: number } = {},
+): ComparableDataSet {
   return {
     grandmasterPriority1: o.grandmasterPriority1 ?? 128,
     grandmasterClockQuality: {
@@ -39,9 +41,24 @@ const table: [string, ComparableDataSet, ComparableDataSet, ComparisonOutcome][]
   ["grandmasterIdentity higher loses", ds({ grandmasterIdentity: GM_B }), ds({ grandmasterIdentity: GM_A }), Comparison.B_BETTER],
   // Order of the ladder: an earlier step decides even when a later one points the other way.
   ["priority1 before clockClass", ds({ grandmasterPriority1: 1, clockClass: 255 }), ds({ ...other, clockClass: 6 }), Comparison.A_BETTER],
-  ["clockClass before accuracy", ds({ clockClass: 255, clockAccuracy: 0 }), ds({ ...other, clockClass: 6, clockAccuracy: 0xfe }), Comparison.B_BETTER],
-  ["accuracy before variance", ds({ clockAccuracy: 0x20, offsetScaledLogVariance: 0xffff }), ds({ ...other, offsetScaledLogVariance: 0 }), Comparison.A_BETTER],
-  ["variance before priority2", ds({ offsetScaledLogVariance: 0xffff, grandmasterPriority2: 0 }), ds({ ...other, grandmasterPriority2: 255 }), Comparison.B_BETTER],
+  [
+    "clockClass before accuracy",
+    ds({ clockClass: 255, clockAccuracy: 0 }),
+    ds({ ...other, clockClass: 6, clockAccuracy: 0xfe }),
+    Comparison.B_BETTER,
+  ],
+  [
+    "accuracy before variance",
+    ds({ clockAccuracy: 0x20, offsetScaledLogVariance: 0xffff }),
+    ds({ ...other, offsetScaledLogVariance: 0 }),
+    Comparison.A_BETTER,
+  ],
+  [
+    "variance before priority2",
+    ds({ offsetScaledLogVariance: 0xffff, grandmasterPriority2: 0 }),
+    ds({ ...other, grandmasterPriority2: 255 }),
+    Comparison.B_BETTER,
+  ],
   ["priority2 before identity", ds({ grandmasterIdentity: GM_B, grandmasterPriority2: 1 }), ds({ grandmasterIdentity: GM_A }), Comparison.A_BETTER],
   ["stepsRemoved ignored across grandmasters", ds({ stepsRemoved: 9 }), ds({ ...other, stepsRemoved: 0 }), Comparison.A_BETTER],
   // Figure 28, same grandmaster: priorities and quality are not compared at all.
@@ -50,13 +67,23 @@ const table: [string, ComparableDataSet, ComparableDataSet, ComparisonOutcome][]
   ["steps more by 2 loses outright", ds({ stepsRemoved: 5 }), ds({ stepsRemoved: 3 }), Comparison.B_BETTER],
   ["steps fewer by 1 wins by topology", ds({ stepsRemoved: 2 }), ds({ stepsRemoved: 3 }), Comparison.A_BETTER_TOPO],
   ["steps more by 1 loses by topology", ds({ stepsRemoved: 1 }), ds({ stepsRemoved: 0 }), Comparison.B_BETTER_TOPO],
-  ["equal steps: lower sender identity", ds({ senderClockIdentity: 0x10n, senderPortNumber: 9 }), ds({ senderClockIdentity: 0x11n, senderPortNumber: 1 }), Comparison.A_BETTER_TOPO],
+  [
+    "equal steps: lower sender identity",
+    ds({ senderClockIdentity: 0x10n, senderPortNumber: 9 }),
+    ds({ senderClockIdentity: 0x11n, senderPortNumber: 1 }),
+    Comparison.A_BETTER_TOPO,
+  ],
   ["equal steps: higher sender identity", ds({ senderClockIdentity: 0x12n }), ds({ senderClockIdentity: 0x11n }), Comparison.B_BETTER_TOPO],
   ["equal sender: lower port", ds({ senderPortNumber: 1 }), ds({ senderPortNumber: 2 }), Comparison.A_BETTER_TOPO],
   ["equal sender: higher port", ds({ senderPortNumber: 3 }), ds({ senderPortNumber: 2 }), Comparison.B_BETTER_TOPO],
   ["identical", ds(), ds(), Comparison.SAME],
   // 64-bit identities compare as unsigned numbers, not as floats.
-  ["identity above 2^53", ds({ grandmasterIdentity: 0xffff_ffff_ffff_fffen }), ds({ grandmasterIdentity: 0xffff_ffff_ffff_ffffn }), Comparison.A_BETTER],
+  [
+    "identity above 2^53",
+    ds({ grandmasterIdentity: 0xffff_ffff_ffff_fffen }),
+    ds({ grandmasterIdentity: 0xffff_ffff_ffff_ffffn }),
+    Comparison.A_BETTER,
+  ],
 ];
 
 describe("compareDataSets (IEEE 1588-2008 figures 27, 28)", () => {
@@ -91,7 +118,12 @@ describe("selectMaster", () => {
       c("10.0.0.2", { grandmasterPriority1: 100, grandmasterIdentity: 2n }),
       c("10.0.0.3", { grandmasterPriority1: 100, clockClass: 255, grandmasterIdentity: 3n }),
     ];
-    for (const order of [[0, 1, 2], [2, 1, 0], [1, 0, 2], [2, 0, 1]]) {
+    for (const order of [
+      [0, 1, 2],
+      [2, 1, 0],
+      [1, 0, 2],
+      [2, 0, 1],
+    ]) {
       expect(selectMaster(order.map((i) => candidates[i]!))?.id).toBe("10.0.0.2");
     }
   });

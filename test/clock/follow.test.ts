@@ -67,9 +67,7 @@ describe("T then B", () => {
     m.announce(sc);
     expect(sc.publishes()).toEqual([]);
     roundAt(sc, m, T0 + S);
-    expect(sc.lastPublishes()).toEqual([
-      { clockId: GM, ip: IP, localTimeNs: T0 + S, offsetNs: 500n * S, masterStartTimeNs: T0 + S },
-    ]);
+    expect(sc.lastPublishes()).toEqual([{ clockId: GM, ip: IP, localTimeNs: T0 + S, offsetNs: 500n * S, masterStartTimeNs: T0 + S }]);
     expect(sc.lastPublish()?.clockId).not.toBe(A);
     // The next sample, 2 µs higher, within the first second: taken whole.
     m.offsetNs = 500n * S + 2_000n;

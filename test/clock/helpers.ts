@@ -15,13 +15,7 @@ import { FLAG_TWO_STEP } from "../../src/ptp/types.ts";
 import type { PublishedMaster, TrackerEffect } from "../../src/clock/effects.ts";
 import type { FollowState } from "../../src/clock/follow.ts";
 import type { MasterState } from "../../src/clock/state.ts";
-import {
-  createTracker,
-  reduce,
-  type TrackerEvent,
-  type TrackerOptions,
-  type TrackerState,
-} from "../../src/clock/tracker.ts";
+import { createTracker, reduce, type TrackerEvent, type TrackerOptions, type TrackerState } from "../../src/clock/tracker.ts";
 
 export const S = 1_000_000_000n;
 export const MS = 1_000_000n;
@@ -77,7 +71,11 @@ export function announce(clockIdentity: bigint, sequenceId: number, o: AnnounceO
   };
 }
 
-export function sync(clockIdentity: bigint, sequenceId: number, o: { correctionField?: bigint; twoStep?: boolean; header?: Partial<Header> } = {}): SyncMessage {
+export function sync(
+  clockIdentity: bigint,
+  sequenceId: number,
+  o: { correctionField?: bigint; twoStep?: boolean; header?: Partial<Header> } = {},
+): SyncMessage {
   return {
     kind: "sync",
     header: header(0x0, clockIdentity, sequenceId, {
@@ -190,9 +188,7 @@ export class Scenario {
   }
 
   logs(level?: LogEffect["level"]): string[] {
-    return this.effects
-      .filter((e): e is LogEffect => e.kind === "log" && (level === undefined || e.level === level))
-      .map((e) => e.message);
+    return this.effects.filter((e): e is LogEffect => e.kind === "log" && (level === undefined || e.level === level)).map((e) => e.message);
   }
 
   clear(): this {

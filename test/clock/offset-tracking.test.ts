@@ -40,7 +40,7 @@ interface Path {
 }
 
 const exponential = (meanNs: number) => (random: Prng) => -Math.log(1 - random.float()) * meanNs;
-const pareto = (alpha: number, scaleNs: number) => (random: Prng) => scaleNs * (Math.pow(1 - random.float(), -1 / alpha) - 1);
+const pareto = (alpha: number, scaleNs: number) => (random: Prng) => scaleNs * ((1 - random.float()) ** (-1 / alpha) - 1);
 
 /** A veth or Ethernet path seen through a loaded host: 40 µs + exponential (mean 3 µs), rare hiccups. */
 const WIRE: Path = { name: "wire", baseNs: 40 * US, jitter: exponential(3 * US), spikeChance: 0.005, spikeMinNs: 50 * US, spikeMaxNs: 2 * MS };
@@ -194,7 +194,8 @@ function convergenceS(published: Published[], finalEps: number): number {
 }
 
 const us = (ns: number) => (ns / 1000).toFixed(1);
-const describeFigures = (f: Figures) => `above the path minimum: median ${us(f.median)} µs, p1 ${us(f.p1)}, p99 ${us(f.p99)} (spread ${us(f.spread)}), |·| p99 ${us(f.absP99)} µs`;
+const describeFigures = (f: Figures) =>
+  `above the path minimum: median ${us(f.median)} µs, p1 ${us(f.p1)}, p99 ${us(f.p99)} (spread ${us(f.spread)}), |·| p99 ${us(f.absP99)} µs`;
 
 const DRIFTS = [-100, -50, -20, 0, 20, 50, 100];
 const STEADY_FROM_S = 25;
@@ -210,7 +211,8 @@ describe("drift on a wire", () => {
       const first = published[0]!;
       // Largest change between consecutive estimates in the first 10 s, net of the true change.
       let maxStep = 0;
-      for (let i = 1; i < published.length && published[i]!.t < 10; i++) maxStep = Math.max(maxStep, Math.abs(published[i]!.epsNs - published[i - 1]!.epsNs));
+      for (let i = 1; i < published.length && published[i]!.t < 10; i++)
+        maxStep = Math.max(maxStep, Math.abs(published[i]!.epsNs - published[i - 1]!.epsNs));
       const at04 = published.find((p) => p.t - first.t >= 0.4)!;
       console.log(
         `wire ${ppm} ppm: ${describeFigures(f)}; first ${us(first.epsNs)} µs, at 0.4 s ${us(at04.epsNs - f.median)} µs from final, ` +
@@ -243,7 +245,9 @@ describe("jitter: the lower envelope of the delay", () => {
       const f = figures(published, STEADY_FROM_S);
       const conv = convergenceS(published, f.median);
       convergences.push(conv);
-      console.log(`Wi-Fi ${ppm} ppm: ${describeFigures(f)}; first ${us(published[0]!.epsNs)} µs; within 100 µs of final (for 2 s) after ${conv.toFixed(2)} s`);
+      console.log(
+        `Wi-Fi ${ppm} ppm: ${describeFigures(f)}; first ${us(published[0]!.epsNs)} µs; within 100 µs of final (for 2 s) after ${conv.toFixed(2)} s`,
+      );
       expect(f.median).toBeLessThanOrEqual(50 * US);
       expect(f.median).toBeGreaterThanOrEqual(-15 * US);
       expect(f.spread).toBeLessThanOrEqual(150 * US);
@@ -298,7 +302,10 @@ describe("jitter: the lower envelope of the delay", () => {
 });
 
 describe("steps of the master's time", () => {
-  const outcomesAfter = (published: Published[], fromS: number) => published.filter((p) => p.t >= fromS && p.outcome !== "TRACKED" && p.outcome !== "DELAYED" && p.outcome !== "HELD" && p.outcome !== "RISE_PENDING");
+  const outcomesAfter = (published: Published[], fromS: number) =>
+    published.filter(
+      (p) => p.t >= fromS && p.outcome !== "TRACKED" && p.outcome !== "DELAYED" && p.outcome !== "HELD" && p.outcome !== "RISE_PENDING",
+    );
 
   for (const path of [WIRE, WIFI]) {
     for (const stepMs of [5, 1.5]) {
@@ -313,7 +320,9 @@ describe("steps of the master's time", () => {
         const restartAt = events[0]!.t;
         const settled = restartAt + (path === WIRE ? 0 : 5);
         const f = figures(published, settled);
-        console.log(`${path.name}, step up ${stepMs} ms: ${events[0]!.outcome} after ${(restartAt - 40).toFixed(2)} s; from ${(settled - 40).toFixed(2)} s on ${describeFigures(f)}`);
+        console.log(
+          `${path.name}, step up ${stepMs} ms: ${events[0]!.outcome} after ${(restartAt - 40).toFixed(2)} s; from ${(settled - 40).toFixed(2)} s on ${describeFigures(f)}`,
+        );
         expect(restartAt - 40).toBeLessThanOrEqual(1);
         expect(events.length).toBe(1);
         // Taken whole at once: from the restart on, never back near the old level …
@@ -340,7 +349,9 @@ describe("steps of the master's time", () => {
     }
 
     test(`${path.name}: a burst of 10–25 ms extra delay for 8 s (longer than the 3 s a step down needs) is not a step`, () => {
-      const { published } = runFilter(makeStream({ seconds: 80, path, seed: 22, ppm: 15, burst: { atS: 40, seconds: 8, minNs: 10 * MS, maxNs: 25 * MS } }));
+      const { published } = runFilter(
+        makeStream({ seconds: 80, path, seed: 22, ppm: 15, burst: { atS: 40, seconds: 8, minNs: 10 * MS, maxNs: 25 * MS } }),
+      );
       expect(outcomesAfter(published, 1).filter((p) => startsTimeline(p.outcome))).toEqual([]);
       const f = figures(published, 30);
       console.log(`${path.name}, 8 s burst: ${describeFigures(f)}`);
@@ -351,7 +362,9 @@ describe("steps of the master's time", () => {
 
   test("a burst of 2 ms more delay than the path's own for 8 s on a wire is not a step either", () => {
     // Spread (uniform 1–5 ms) unlike a wire's: not the same delay moved down.
-    const { published } = runFilter(makeStream({ seconds: 60, path: WIRE, seed: 23, ppm: 0, burst: { atS: 30, seconds: 8, minNs: MS, maxNs: 5 * MS } }));
+    const { published } = runFilter(
+      makeStream({ seconds: 60, path: WIRE, seed: 23, ppm: 0, burst: { atS: 30, seconds: 8, minNs: MS, maxNs: 5 * MS } }),
+    );
     expect(published.filter((p) => startsTimeline(p.outcome) && p.t > 1)).toEqual([]);
     expect(figures(published, 20).absP99).toBeLessThanOrEqual(15 * US);
   });
@@ -398,7 +411,9 @@ describe("gaps: a sender that sleeps and resumes", () => {
             expect(r.outcome).toBe("RESTARTED_AFTER_GAP");
           }
         }
-        console.log(`${path.name}, ${gapS} s gap: mean |error above the path minimum| over 10 s after it: continue ${us(cont)} µs (${[...outcomes].join(", ")}), restart ${us(restart)} µs`);
+        console.log(
+          `${path.name}, ${gapS} s gap: mean |error above the path minimum| over 10 s after it: continue ${us(cont)} µs (${[...outcomes].join(", ")}), restart ${us(restart)} µs`,
+        );
         // On a wire both are a few µs; on Wi-Fi carrying the fit (or the rate) on is much better.
         expect(cont).toBeLessThanOrEqual(path === WIRE ? restart + 2 * US : restart);
         expect(outcomes.size).toBe(1);

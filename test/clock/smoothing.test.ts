@@ -6,13 +6,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { adoptGrandmaster, classicSequenceFilter, requestRestart as requestFilterRestart } from "../../src/clock/sequence-filter.ts";
-import {
-  SMOOTHING_IDLE,
-  smoothOffset,
-  startsSequence,
-  type SmoothingOutcome,
-  type SmoothingState,
-} from "../../src/clock/smoothing.ts";
+import { SMOOTHING_IDLE, smoothOffset, startsSequence, type SmoothingOutcome, type SmoothingState } from "../../src/clock/smoothing.ts";
 import { MS, S } from "./helpers.ts";
 
 /** A restart as the classic filter asks for it (whatever the state before). */
@@ -242,11 +236,7 @@ describe("u64 wrap-around", () => {
       [T0 + 125n * MS, -3n * S + 50n, GM_A], // a rise of 50, not a fall of 2^64 − 50
       [T0 + 2n * S, -3n * S + 1_650n, GM_A], // +1600/16 = +100
     ]);
-    expect(rows).toEqual([
-      row("STARTED", -3n * S, T0),
-      row("ROSE_TAKEN", -3n * S + 50n, T0),
-      row("ROSE_SMOOTHED", -3n * S + 150n, T0),
-    ]);
+    expect(rows).toEqual([row("STARTED", -3n * S, T0), row("ROSE_TAKEN", -3n * S + 50n, T0), row("ROSE_SMOOTHED", -3n * S + 150n, T0)]);
     expect(state.sequence!.smoothedNs).toBe(U64 - 3n * S + 150n);
 
     // Around zero: smoothed +100; a sample at −1000 (u64 2^64 − 1000) is a fall of 1100.

@@ -84,9 +84,7 @@ describe("Sync/Follow_Up pairing", () => {
     expect(a.samples).toEqual([]);
     const b = syfuOnSync(a.state, sync(ID, 10, { correctionField: syncCorr }), SYNC_RX);
     expect(b.outcome).toBe("PAIRED");
-    expect(b.samples).toEqual([
-      { localTimeNs: SYNC_RX, offsetNs: PRECISE + 3n * MS - SYNC_RX, preciseOriginNs: PRECISE, paired: true },
-    ]);
+    expect(b.samples).toEqual([{ localTimeNs: SYNC_RX, offsetNs: PRECISE + 3n * MS - SYNC_RX, preciseOriginNs: PRECISE, paired: true }]);
     expect(b.state).toEqual(SYFU_IDLE);
     // The next round pairs normally.
     const c = syfuOnSync(b.state, sync(ID, 11, { correctionField: syncCorr }), SYNC_RX + 125n * MS);
@@ -100,7 +98,10 @@ describe("Sync/Follow_Up pairing", () => {
     // Rounds of Sync k / Follow_Up k in random order (either first), some halves lost. A sample
     // that is not paired must be of a round whose Sync never arrived.
     let random = 12345;
-    const next = () => ((random = (Math.imul(random, 1103515245) + 12345) >>> 0) >>> 8) / 16777216;
+    const next = () => {
+      random = (Math.imul(random, 1103515245) + 12345) >>> 0;
+      return (random >>> 8) / 16777216;
+    };
     const out: OffsetSample[] = [];
     const syncArrives = new Set<number>();
     // 100 records, each from its first message on (the first pair is where it went wrong).
@@ -131,7 +132,12 @@ describe("Sync/Follow_Up pairing", () => {
     for (const sample of out) {
       const k = Number((sample.preciseOriginNs - PRECISE) / (125n * MS));
       if (sample.paired) {
-        expect(sample).toEqual({ localTimeNs: SYNC_RX + BigInt(k) * 125n * MS, offsetNs: PAIRED_OFFSET, preciseOriginNs: sample.preciseOriginNs, paired: true });
+        expect(sample).toEqual({
+          localTimeNs: SYNC_RX + BigInt(k) * 125n * MS,
+          offsetNs: PAIRED_OFFSET,
+          preciseOriginNs: sample.preciseOriginNs,
+          paired: true,
+        });
       } else {
         expect(syncArrives.has(k)).toBe(false);
       }
@@ -152,9 +158,7 @@ describe("Sync/Follow_Up pairing", () => {
   test("halves of different clocks or ports, or more than 1 s apart, do not pair", () => {
     const base = syfuOnSync(SYFU_IDLE, sync(ID, 10), SYNC_RX).state;
     expect(syfuOnFollowUp(base, followUp(ID + 1n, 10, PRECISE), FU_RX).outcome).toBe("WAITING_FOR_SYNC");
-    expect(syfuOnFollowUp(base, followUp(ID, 10, PRECISE, { header: { sourcePortNumber: 2 } }), FU_RX).outcome).toBe(
-      "WAITING_FOR_SYNC",
-    );
+    expect(syfuOnFollowUp(base, followUp(ID, 10, PRECISE, { header: { sourcePortNumber: 2 } }), FU_RX).outcome).toBe("WAITING_FOR_SYNC");
     expect(syfuOnFollowUp(base, followUp(ID, 10, PRECISE), SYNC_RX + S + 1n).outcome).toBe("WAITING_FOR_SYNC");
     expect(syfuOnFollowUp(base, followUp(ID, 10, PRECISE), SYNC_RX + S).outcome).toBe("PAIRED");
   });

@@ -26,7 +26,8 @@ describe("a master appears", () => {
     sc.at(T0 + S).ptp("10.0.0.5", announce(A, 1));
     // 1_234_567_000_000_123 + 5 − 1_000_010_000_000
     const offset = 1_233_566_990_000_128n;
-    expect(sc.last).toContainEqual({ kind: "publish",
+    expect(sc.last).toContainEqual({
+      kind: "publish",
       client: "/nqptp",
       master: { clockId: A, ip: "10.0.0.5", localTimeNs: 1_000_010_000_000n, offsetNs: offset, masterStartTimeNs: 1_000_010_000_000n },
     });
@@ -36,7 +37,8 @@ describe("a master appears", () => {
     sc.at(T0 + 1_135n * MS).ptp("10.0.0.5", sync(A, 1, { correctionField: 5n * 65536n }));
     sc.at(T0 + 1_136n * MS).ptp("10.0.0.5", followUp(A, 1, 1_234_567_000_000_123n + 1_125n * MS));
     expect(sc.last).toEqual([
-      { kind: "publish",
+      {
+        kind: "publish",
         client: "/nqptp",
         master: { clockId: A, ip: "10.0.0.5", localTimeNs: 1_001_135_000_000n, offsetNs: offset, masterStartTimeNs: 1_000_010_000_000n },
       },
@@ -92,7 +94,8 @@ describe("a master appears", () => {
     // It waits for its Sync (which may be on its way through the event port's reader thread).
     expect(sc.last).toEqual([]);
     sc.at(fuRx + 125n * MS).ptp("10.0.0.5", followUp(A, 1, fuRx + 125n * MS + 42n * S, { correctionField: 3n * 65536n }));
-    expect(sc.last).toContainEqual({ kind: "publish",
+    expect(sc.last).toContainEqual({
+      kind: "publish",
       client: "/nqptp",
       master: { clockId: A, ip: "10.0.0.5", localTimeNs: fuRx, offsetNs: 42n * S + 3n, masterStartTimeNs: fuRx },
     });
@@ -188,7 +191,8 @@ describe("choosing among timing peers", () => {
     a.announceOptions = { grandmasterPriority1: 50 };
     sc.clear();
     a.announce(sc);
-    expect(sc.last).toContainEqual({ kind: "publish",
+    expect(sc.last).toContainEqual({
+      kind: "publish",
       client: "/nqptp",
       master: expect.objectContaining({ clockId: A, ip: "10.0.0.5", offsetNs: 100n * S }),
     });
@@ -278,9 +282,7 @@ describe("choosing among timing peers", () => {
     const n = new SimMaster("10.0.0.5", C, 3n * S);
     n.announce(sc);
     expect(sc.lastPublish()).toBeNull();
-    expect(sc.logs("info")).toContain(
-      "clock at 10.0.0.5 changed identity 0xaaaaaafffeaaaaaa → 0xccccccfffecccccc: record restarted",
-    );
+    expect(sc.logs("info")).toContain("clock at 10.0.0.5 changed identity 0xaaaaaafffeaaaaaa → 0xccccccfffecccccc: record restarted");
     n.round(sc);
     sc.advance(S);
     n.announce(sc);

@@ -8,13 +8,7 @@ import { describe, expect, test } from "bun:test";
 import type { PublishedMaster } from "../../src/clock/effects.ts";
 import { isCandidate } from "../../src/clock/records.ts";
 import type { InterfaceVersion } from "../../src/interface-version.ts";
-import {
-  createTracker,
-  reduce,
-  type TrackerEffect,
-  type TrackerEvent,
-  type TrackerState,
-} from "../../src/clock/tracker.ts";
+import { createTracker, reduce, type TrackerEffect, type TrackerEvent, type TrackerState } from "../../src/clock/tracker.ts";
 import type { PtpMessage } from "../../src/ptp/types.ts";
 import { MS, OUR_CLOCK_ID, S, US, announce, deepFreeze, deepRender, followUp, other, prng, sync } from "./helpers.ts";
 
@@ -163,7 +157,8 @@ function randomFollowScript(seed: number, count: number): ScriptItem[] {
       else if (r < 0.55) event = { kind: "play-begin" };
       else if (r < 0.8) event = { kind: "play-end" };
       else if (r < 0.9) event = { kind: "pause" };
-      else if (r < 0.95) event = { kind: "tick" }; // a stray tick must be harmless
+      else if (r < 0.95)
+        event = { kind: "tick" }; // a stray tick must be harmless
       else event = { kind: "timing-peers", addresses: [busy[0]!] };
       out.push({ event, nowNs: item.nowNs });
       if (item.event.kind === "timing-peers") continue;

@@ -232,8 +232,7 @@ function installFacts(overrides: Partial<InstallFacts> = {}): InstallFacts {
 }
 
 const kinds = (actions: { kind: string }[]) => actions.filter((a) => a.kind !== "say").map((a) => a.kind);
-const said = (actions: (InstallAction | UninstallAction)[]) =>
-  actions.flatMap((a) => (a.kind === "say" ? [a.text] : [])).join("\n");
+const said = (actions: (InstallAction | UninstallAction)[]) => actions.flatMap((a) => (a.kind === "say" ? [a.text] : [])).join("\n");
 
 describe("planInstall", () => {
   test("a fresh machine with systemd: copy, write, reload, then the enable line", () => {
@@ -267,7 +266,10 @@ describe("planInstall", () => {
 
   test("our unit with another interface version is rewritten and reloaded; the binary is kept", () => {
     const plan = planInstall(
-      installFacts({ binary: { kind: "file", mode: 0o755, sha256: SELF }, unit: { kind: "file", mode: 0o644, text: "# Installed by nqptp 0.9\nold", ours: true } }),
+      installFacts({
+        binary: { kind: "file", mode: 0o755, sha256: SELF },
+        unit: { kind: "file", mode: 0o644, text: "# Installed by nqptp 0.9\nold", ours: true },
+      }),
     );
     if (!plan.ok) throw new Error(plan.message);
     expect(plan.actions.find((a) => a.kind === "write-unit")).toMatchObject({ replacing: "ours" });
@@ -294,7 +296,9 @@ describe("planInstall", () => {
       installFacts({ force: true, binary: { kind: "link", to: "/opt/nqptp" }, unit: { kind: "file", mode: 0o644, text: "[Unit]\n", ours: false } }),
     );
     if (!plan.ok) throw new Error(plan.message);
-    expect(plan.actions.filter((a) => a.kind === "copy-binary" || a.kind === "write-unit").map((a) => [a.kind, "replacing" in a ? a.replacing : null])).toEqual([
+    expect(
+      plan.actions.filter((a) => a.kind === "copy-binary" || a.kind === "write-unit").map((a) => [a.kind, "replacing" in a ? a.replacing : null]),
+    ).toEqual([
       ["copy-binary", true],
       ["write-unit", "foreign"],
     ]);
@@ -361,7 +365,9 @@ describe("planUninstall", () => {
   });
 
   test("a unit without our marker and a binary that is not ours are left alone", () => {
-    const plan = planUninstall(uninstallFacts({ unit: { kind: "file", mode: 0o644, ours: false }, binary: { kind: "file", mode: 0o755, identity: "not-nqptp" } }));
+    const plan = planUninstall(
+      uninstallFacts({ unit: { kind: "file", mode: 0o644, ours: false }, binary: { kind: "file", mode: 0o755, identity: "not-nqptp" } }),
+    );
     if (!plan.ok) throw new Error(plan.message);
     expect(kinds(plan.actions)).toEqual([]);
     expect(said(plan.actions)).toContain("unit: left alone");
@@ -371,7 +377,9 @@ describe("planUninstall", () => {
   test("a symbolic link at the binary's place is left alone", () => {
     const plan = planUninstall(uninstallFacts({ binary: { kind: "link", to: "/opt/x" } }));
     if (!plan.ok) throw new Error(plan.message);
-    expect(plan.actions.filter((a) => a.kind === "remove").map((a) => (a.kind === "remove" ? a.path : ""))).toEqual(["/etc/systemd/system/nqptp.service"]);
+    expect(plan.actions.filter((a) => a.kind === "remove").map((a) => (a.kind === "remove" ? a.path : ""))).toEqual([
+      "/etc/systemd/system/nqptp.service",
+    ]);
   });
 
   test("nothing there: says so", () => {

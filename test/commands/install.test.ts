@@ -4,7 +4,20 @@
 // shairport-sync on the machine running the suite cannot change what is detected.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { appendFileSync, chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, compiledBinary } from "../support/daemon.ts";
@@ -88,7 +101,10 @@ describe("nqptp install --root", () => {
     expect(unit).toContain("\nExecStart=/usr/local/bin/nqptp --interface-version 5\n");
     expect(unit).toContain("\nDynamicUser=yes\n");
     expect(unit.split("\n").slice(1).join("\n")).toBe(
-      readFileSync(join(ROOT, "nqptp.service"), "utf8").replace("ExecStart=/usr/local/bin/nqptp\n", "ExecStart=/usr/local/bin/nqptp --interface-version 5\n"),
+      readFileSync(join(ROOT, "nqptp.service"), "utf8").replace(
+        "ExecStart=/usr/local/bin/nqptp\n",
+        "ExecStart=/usr/local/bin/nqptp --interface-version 5\n",
+      ),
     );
     expect(run.stdout).toContain("no shairport-sync found");
     expect(run.stdout).toContain("DynamicUser=yes");
@@ -148,7 +164,9 @@ describe("nqptp install --root", () => {
     const run = runNqptp(["install", "--root", root, "--shairport-sync", fake]);
     expect(run.status).toBe(0);
     expect(readFileSync(join(root, UNIT), "utf8")).toContain("\nExecStart=/usr/local/bin/nqptp --interface-version 10\n");
-    expect(run.stdout).toContain(`${fake} -V says "4.3.2-AirPlay2-smi10-OpenSSL-Avahi-ALSA-soxr-metadata-sysconfdir:/etc": smi10, so interface version 10`);
+    expect(run.stdout).toContain(
+      `${fake} -V says "4.3.2-AirPlay2-smi10-OpenSSL-Avahi-ALSA-soxr-metadata-sysconfdir:/etc": smi10, so interface version 10`,
+    );
 
     // Shairport Sync upgraded from 4.2 (smi9): the unit follows, the binary stays.
     const older = runNqptp(["install", "--root", root, "--shairport-sync", fakeShairportSync("4.2.0-AirPlay2-smi9-OpenSSL")]);
@@ -252,7 +270,11 @@ describe("refusals", () => {
 
   test("run from source (bun src/main.ts) it refuses to install the bun runtime and says to build first", () => {
     const root = stage();
-    const result = Bun.spawnSync([process.execPath, join(ROOT, "src", "main.ts"), "install", "--root", root], { stdout: "pipe", stderr: "pipe", env: { PATH: emptyPath } });
+    const result = Bun.spawnSync([process.execPath, join(ROOT, "src", "main.ts"), "install", "--root", root], {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { PATH: emptyPath },
+    });
     expect(result.exitCode).toBe(69);
     expect(result.stderr.toString()).toContain("Build it first");
     expect(existsSync(join(root, BIN))).toBe(false);

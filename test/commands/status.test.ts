@@ -35,7 +35,14 @@ describe("status view (pure)", () => {
 
   test("a master: signed offset, age, mastership duration", () => {
     const view = viewOf("/nqptp", record, 100n * S + S / 2n, 5);
-    expect(view.master).toMatchObject({ clockId: "0x0000000000000abc", ip: "10.0.0.5", offsetS: -2, lastUpdateAgoS: 0.5, masterForS: 60.5, stale: false });
+    expect(view.master).toMatchObject({
+      clockId: "0x0000000000000abc",
+      ip: "10.0.0.5",
+      offsetS: -2,
+      lastUpdateAgoS: 0.5,
+      masterForS: 60.5,
+      stale: false,
+    });
     const text = formatView(view);
     expect(text).toContain("master clock: 0x0000000000000abc at 10.0.0.5");
     expect(text).toContain("offset:       -2.000000000 s");
@@ -56,8 +63,28 @@ describe("status view (pure)", () => {
 
   test("the clock table", () => {
     const text = formatClocks([
-      { ip: "10.0.0.5", clockId: "2748", isTimingPeer: true, qualified: true, valid: true, isMaster: true, lastHeardAgoNs: "200000000", latestOffsetNs: "1500000000", sampleCount: 12 },
-      { ip: "10.0.0.9", clockId: null, isTimingPeer: true, qualified: false, valid: false, isMaster: false, lastHeardAgoNs: null, latestOffsetNs: null, sampleCount: 0 },
+      {
+        ip: "10.0.0.5",
+        clockId: "2748",
+        isTimingPeer: true,
+        qualified: true,
+        valid: true,
+        isMaster: true,
+        lastHeardAgoNs: "200000000",
+        latestOffsetNs: "1500000000",
+        sampleCount: 12,
+      },
+      {
+        ip: "10.0.0.9",
+        clockId: null,
+        isTimingPeer: true,
+        qualified: false,
+        valid: false,
+        isMaster: false,
+        lastHeardAgoNs: null,
+        latestOffsetNs: null,
+        sampleCount: 0,
+      },
     ]);
     expect(text.split("\n")).toHaveLength(3);
     expect(text).toMatch(/10\.0\.0\.5\s+0x0000000000000abc\s+master\s+yes\s+yes\s+0\.2 s ago\s+1\.500000000\s+12/);
@@ -83,7 +110,17 @@ describe("the status command line", () => {
   });
 
   test("every option, in both spellings", () => {
-    const plan = parseStatusArgs(["--shm-name=/x", "--json", "-w", "--clocks", "--control-port", "9100", "--control-address=::1", "--stale-after", "0.5"]);
+    const plan = parseStatusArgs([
+      "--shm-name=/x",
+      "--json",
+      "-w",
+      "--clocks",
+      "--control-port",
+      "9100",
+      "--control-address=::1",
+      "--stale-after",
+      "0.5",
+    ]);
     expect(plan).toEqual({
       kind: "run",
       options: { shmName: "/x", json: true, watch: true, clocks: true, controlPort: 9100, controlAddress: "::1", staleAfterS: 0.5 },
@@ -173,7 +210,14 @@ async function responder(records: RecordSnapshot[] | "silent", clients: StatusRe
     interfaceVersion: 5,
     shmName: "/nqptp",
     uptimeS: 1,
-    snapshot: { records: records === "silent" ? [] : records, peers: [], master: null, overflow: { active: false, evicted: 0, dropped: 0 }, follow: null, clients },
+    snapshot: {
+      records: records === "silent" ? [] : records,
+      peers: [],
+      master: null,
+      overflow: { active: false, evicted: 0, dropped: 0 },
+      follow: null,
+      clients,
+    },
     stats: {},
   };
   const socket = await Bun.udpSocket({
@@ -199,9 +243,21 @@ describe("runStatus, in-process", () => {
         peerRecord("10.0.0.6", { clockId: 0x99n, isMaster: true, followedBy: [kitchen.name] }),
       ],
       [
-        { name: main.name, follow: { ip: "10.0.0.5", active: true, validForNs: 0n, sequenceStartNs: 40n * S, grandmasterIdentity: 0x77n, restartPending: false }, published: MASTER },
-        { name: kitchen.name, follow: { ip: "10.0.0.6", active: false, validForNs: 2n * S, sequenceStartNs: 40n * S, grandmasterIdentity: 0x99n, restartPending: false }, published: null },
-        { name: idle.name, follow: { ip: null, active: false, validForNs: null, sequenceStartNs: null, grandmasterIdentity: null, restartPending: false }, published: null },
+        {
+          name: main.name,
+          follow: { ip: "10.0.0.5", active: true, validForNs: 0n, sequenceStartNs: 40n * S, grandmasterIdentity: 0x77n, restartPending: false },
+          published: MASTER,
+        },
+        {
+          name: kitchen.name,
+          follow: { ip: "10.0.0.6", active: false, validForNs: 2n * S, sequenceStartNs: 40n * S, grandmasterIdentity: 0x99n, restartPending: false },
+          published: null,
+        },
+        {
+          name: idle.name,
+          follow: { ip: null, active: false, validForNs: null, sequenceStartNs: null, grandmasterIdentity: null, restartPending: false },
+          published: null,
+        },
       ],
     );
     const c = captured(() => 101n * S);
@@ -215,7 +271,9 @@ describe("runStatus, in-process", () => {
     const json = captured(() => 101n * S);
     expect(await runStatus(["--shm-name", main.name, "--control-port", String(port), "--json"], json.io)).toBe(0);
     const view = JSON.parse(json.out[0]!);
-    expect(view.clients.map((client: { name: string; following: string | null; state: string }) => [client.name, client.following, client.state])).toEqual([
+    expect(
+      view.clients.map((client: { name: string; following: string | null; state: string }) => [client.name, client.following, client.state]),
+    ).toEqual([
       [main.name, "10.0.0.5", "active"],
       [kitchen.name, "10.0.0.6", "valid"],
       [idle.name, null, "idle"],
@@ -255,7 +313,12 @@ describe("runStatus, in-process", () => {
         return 101n * S;
       },
       // Interface 10 asks the daemon for its other clients; none answers here.
-      { askDaemon: async (_address, port) => (asked.push(port), { error: "no answer" }) },
+      {
+        askDaemon: async (_address, port) => {
+          asked.push(port);
+          return { error: "no answer" };
+        },
+      },
     );
     expect(await runStatus(["--json", `--shm-name=${writer.name}`], c.io)).toBe(0);
     expect(asked).toEqual([9000]);
@@ -310,7 +373,15 @@ describe("runStatus, in-process", () => {
   test("--clocks asks the daemon over UDP and prints its table; --json carries it too", async () => {
     const writer = region(5, MASTER);
     const port = await responder([
-      peerRecord("10.0.0.5", { clockId: 0x77n, qualified: true, valid: true, isMaster: true, lastHeardAgoNs: S / 10n, latestOffsetNs: 3n * S, sampleCount: 47 }),
+      peerRecord("10.0.0.5", {
+        clockId: 0x77n,
+        qualified: true,
+        valid: true,
+        isMaster: true,
+        lastHeardAgoNs: S / 10n,
+        latestOffsetNs: 3n * S,
+        sampleCount: 47,
+      }),
       peerRecord("10.0.0.9", {}),
     ]);
     const c = captured(() => 100n * S);
@@ -393,11 +464,14 @@ describe("the compiled binary's `nqptp status` against a running daemon", () => 
     await sendControl("T 127.0.0.2 127.0.0.9", d.ports.control);
     await waitForShm(d.shmName, 5, (r) => BigInt(r.clock_id) !== 0n);
 
-    const proc = Bun.spawn([await compiledBinary(), "status", "--shm-name", d.shmName, "--clocks", "--json", "--control-port", String(d.ports.control)], {
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...process.env, NO_COLOR: "1" },
-    });
+    const proc = Bun.spawn(
+      [await compiledBinary(), "status", "--shm-name", d.shmName, "--clocks", "--json", "--control-port", String(d.ports.control)],
+      {
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1" },
+      },
+    );
     const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
     expect(stderr).toBe("");
     expect(code).toBe(0);
@@ -406,7 +480,9 @@ describe("the compiled binary's `nqptp status` against a running daemon", () => 
     expect(view.master).toMatchObject({ clockId: "0x0000000000000077", ip: "127.0.0.2", stale: false });
     expect(Math.abs(view.master.offsetS - 3)).toBeLessThan(0.05);
     expect(view.master.lastUpdateAgoS).toBeLessThan(2);
-    const roles = Object.fromEntries(view.clocks.map((r: { ip: string; isMaster: boolean; isTimingPeer: boolean }) => [r.ip, r.isMaster ? "master" : "peer"]));
+    const roles = Object.fromEntries(
+      view.clocks.map((r: { ip: string; isMaster: boolean; isTimingPeer: boolean }) => [r.ip, r.isMaster ? "master" : "peer"]),
+    );
     expect(roles).toEqual({ "127.0.0.2": "master", "127.0.0.9": "peer" });
   });
 });

@@ -35,12 +35,19 @@ describe("the named form (8-10)", () => {
       kind: "events",
       client: "/nqptp-kitchen",
       events: [{ kind: "follow", client: "/nqptp-kitchen", address: "10.0.0.5" }],
-      notes: [{ key: "control:first-only", level: "debug", message: "/nqptp-kitchen: following 10.0.0.5 only (interface 10 follows the first address)" }],
+      notes: [
+        { key: "control:first-only", level: "debug", message: "/nqptp-kitchen: following 10.0.0.5 only (interface 10 follows the first address)" },
+      ],
     });
   });
 
   test("<name> T alone stops that client; <name> T garbage is a mistake and is ignored", () => {
-    expect(dispatch("/nqptp T", 9)).toEqual({ kind: "events", client: "/nqptp", events: [{ kind: "follow", client: "/nqptp", address: null }], notes: [] });
+    expect(dispatch("/nqptp T", 9)).toEqual({
+      kind: "events",
+      client: "/nqptp",
+      events: [{ kind: "follow", client: "/nqptp", address: null }],
+      notes: [],
+    });
     const garbage = dispatch("/nqptp T not-an-address", 9);
     expect(garbage.kind).toBe("ignore");
     expect(garbage.notes.map((n) => n.key)).toEqual(["control:skipped"]);

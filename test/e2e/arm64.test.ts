@@ -17,7 +17,9 @@ const ARM64_BINARY = join(ROOT, "dist", "nqptp-linux-arm64");
 const SYSROOT = "/usr/aarch64-linux-gnu";
 const qemu = Bun.which("qemu-aarch64");
 const crossCc = Bun.which("aarch64-linux-gnu-gcc");
-const missing = [qemu ? null : "qemu-aarch64 (Debian qemu-user)", crossCc ? null : "aarch64-linux-gnu-gcc (Debian gcc-aarch64-linux-gnu)"].filter(Boolean);
+const missing = [qemu ? null : "qemu-aarch64 (Debian qemu-user)", crossCc ? null : "aarch64-linux-gnu-gcc (Debian gcc-aarch64-linux-gnu)"].filter(
+  Boolean,
+);
 if (missing.length > 0) {
   console.warn(`skipping the arm64 tests: ${missing.join(" and ")} not installed (scripts/test.sh installs them when run as root)`);
 }
@@ -30,7 +32,9 @@ function arm64Reader(): Promise<string> {
     const dir = join(ROOT, "test", "c", "bin");
     mkdirSync(dir, { recursive: true });
     const out = join(dir, `shm-reader-arm64-${process.pid}`);
-    const cc = Bun.spawnSync([crossCc!, "-std=gnu11", "-O2", "-Wall", "-o", out, join(ROOT, "test", "c", "shm-reader.c"), "-pthread"], { stderr: "pipe" });
+    const cc = Bun.spawnSync([crossCc!, "-std=gnu11", "-O2", "-Wall", "-o", out, join(ROOT, "test", "c", "shm-reader.c"), "-pthread"], {
+      stderr: "pipe",
+    });
     if (cc.exitCode !== 0) throw new Error(`aarch64-linux-gnu-gcc failed: ${cc.stderr.toString()}`);
     return out;
   })();

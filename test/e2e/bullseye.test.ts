@@ -46,7 +46,9 @@ beforeAll(async () => {
   if (WHY !== null) return;
   const [root, binary, reader] = await Promise.all([debianRoot("bullseye"), compiledBinary(), buildStaticCProgram("shm-reader")]);
   box = await bootContainer(root, "bullseye");
-  console.log(`bullseye root: ${root.buildMs > 0 ? `built in ${(root.buildMs / 1000).toFixed(1)} s` : "cached"}; container booted in ${box.bootMs.toFixed(0)} ms`);
+  console.log(
+    `bullseye root: ${root.buildMs > 0 ? `built in ${(root.buildMs / 1000).toFixed(1)} s` : "cached"}; container booted in ${box.bootMs.toFixed(0)} ms`,
+  );
   box.copyIn(binary, NQPTP, 0o755);
   box.copyIn(reader, READER, 0o755);
 }, 600_000);
@@ -139,7 +141,12 @@ const control = (text: string) => sendUdpInside(container(), "127.0.0.1", 9000, 
 /** The shared objects a process has mapped, by file name. */
 async function mappedLibraries(hostPid: number): Promise<Set<string>> {
   const maps = await Bun.file(`/proc/${hostPid}/maps`).text();
-  return new Set(maps.split("\n").map((line) => line.split(/\s+/)[5]?.split("/").at(-1) ?? "").filter((name) => name.includes(".so")));
+  return new Set(
+    maps
+      .split("\n")
+      .map((line) => line.split(/\s+/)[5]?.split("/").at(-1) ?? "")
+      .filter((name) => name.includes(".so")),
+  );
 }
 
 describe("on glibc 2.31, in a Debian 11 (bullseye) container", () => {
@@ -150,40 +157,43 @@ describe("on glibc 2.31, in a Debian 11 (bullseye) container", () => {
     expect(await c.check([NQPTP, "-V", "--interface-version", "10"])).toMatch(/^Version: .+\. Shared Memory Interface Version: smi10\.\n$/);
   });
 
-  test.skipIf(WHY !== null)(title("interface 5: shm_open from librt, a robust mutex from libpthread, recovered from a reader killed holding it"), async () => {
-    const c = container();
-    const daemon = await startDaemon(5);
-    const master = await startMaster("realtime");
-    master.proc.kill("SIGUSR2");
-    await control("T 127.0.0.2");
-    const first = await waitForRegion(5, (r) => r.clock_id === MASTER_HEX).catch((error) => {
-      throw new Error(`${(error as Error).message}\ndaemon:\n${daemon.output()}\nmaster:\n${master.output()}`);
-    });
-    expect(first.ip).toBe("127.0.0.2");
-    expect(offsetError(first.offset, OFFSET_NS)).toBeLessThan(50n * MS);
-    expect((await c.check(["stat", "-c", "%a", "/dev/shm/nqptp"])).trim()).toBe("666");
+  test.skipIf(WHY !== null)(
+    title("interface 5: shm_open from librt, a robust mutex from libpthread, recovered from a reader killed holding it"),
+    async () => {
+      const c = container();
+      const daemon = await startDaemon(5);
+      const master = await startMaster("realtime");
+      master.proc.kill("SIGUSR2");
+      await control("T 127.0.0.2");
+      const first = await waitForRegion(5, (r) => r.clock_id === MASTER_HEX).catch((error) => {
+        throw new Error(`${(error as Error).message}\ndaemon:\n${daemon.output()}\nmaster:\n${master.output()}`);
+      });
+      expect(first.ip).toBe("127.0.0.2");
+      expect(offsetError(first.offset, OFFSET_NS)).toBeLessThan(50n * MS);
+      expect((await c.check(["stat", "-c", "%a", "/dev/shm/nqptp"])).trim()).toBe("666");
 
-    // The glibc < 2.34 fallbacks, in use: shm_open came from librt (the binary does not link it),
-    // all of it from the container's 2.31.
-    const libraries = await mappedLibraries(await daemon.hostPid());
-    expect(libraries).toContain("libc-2.31.so");
-    expect(libraries).toContain("librt-2.31.so");
-    expect(libraries).toContain("libpthread-2.31.so");
+      // The glibc < 2.34 fallbacks, in use: shm_open came from librt (the binary does not link it),
+      // all of it from the container's 2.31.
+      const libraries = await mappedLibraries(await daemon.hostPid());
+      expect(libraries).toContain("libc-2.31.so");
+      expect(libraries).toContain("librt-2.31.so");
+      expect(libraries).toContain("libpthread-2.31.so");
 
-    // A client takes the lock and dies holding it.
-    const holder = c.spawn([READER, "/nqptp", "5", "--hold-ms", "60000"]);
-    await holder.waitForOutput(/^locked$/m);
-    await holder.signal("SIGKILL");
-    await holder.exited();
-    await daemon.waitForOutput(/a client died holding the shared memory lock of \/nqptp; the lock was recovered/, 10_000);
-    const before = await readRegion(5);
-    const after = await waitForRegion(5, (r) => BigInt(r.local_time) > BigInt(before.local_time));
-    expect(after.clock_id).toBe(MASTER_HEX);
-    expect(offsetError(after.offset, OFFSET_NS)).toBeLessThan(50n * MS);
-    expect(BigInt(after.local_time) - realtimeNs()).toBeLessThan(1000n * MS);
+      // A client takes the lock and dies holding it.
+      const holder = c.spawn([READER, "/nqptp", "5", "--hold-ms", "60000"]);
+      await holder.waitForOutput(/^locked$/m);
+      await holder.signal("SIGKILL");
+      await holder.exited();
+      await daemon.waitForOutput(/a client died holding the shared memory lock of \/nqptp; the lock was recovered/, 10_000);
+      const before = await readRegion(5);
+      const after = await waitForRegion(5, (r) => BigInt(r.local_time) > BigInt(before.local_time));
+      expect(after.clock_id).toBe(MASTER_HEX);
+      expect(offsetError(after.offset, OFFSET_NS)).toBeLessThan(50n * MS);
+      expect(BigInt(after.local_time) - realtimeNs()).toBeLessThan(1000n * MS);
 
-    await stopDaemon(daemon);
-  });
+      await stopDaemon(daemon);
+    },
+  );
 
   test.skipIf(WHY !== null)(title("interface 10: kernel receive timestamps, and the double record read whole while it is written"), async () => {
     const c = container();

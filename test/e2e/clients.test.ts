@@ -179,67 +179,73 @@ describe("bounded, and careful with names", () => {
 const noMountNamespace = process.getuid?.() !== 0 ? "a private mount namespace with its own /dev/shm needs root (CI runs as root)" : null;
 
 describe("a full /dev/shm", () => {
-  test.skipIf(noMountNamespace !== null)(`at start: a clear error and the shared-memory exit status, no crash${noMountNamespace ? ` (skipped: ${noMountNamespace})` : ""}`, async () => {
-    const binary = await compiledBinary();
-    const ports = randomPorts();
-    const script =
-      "mount -t tmpfs -o size=4k tmpfs /dev/shm && dd if=/dev/zero of=/dev/shm/filler bs=4096 count=1 2>/dev/null; " +
-      `exec "$0" --interface-version=10 --shm-name=${uniqueShmName("full")} --event-port=${ports.event} ` +
-      `--general-port=${ports.general} --control-port=${ports.control} --ptp-address=127.0.0.1`;
-    const child = spawnCollecting(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, binary]);
-    expect(await child.proc.exited).toBe(71);
-    const output = child.output();
-    expect(output).toMatch(/posix_fallocate.*(No space left on device|ENOSPC)/);
-    expect(output).not.toMatch(/Bus error|panic|SIGBUS/);
-  });
+  test.skipIf(noMountNamespace !== null)(
+    `at start: a clear error and the shared-memory exit status, no crash${noMountNamespace ? ` (skipped: ${noMountNamespace})` : ""}`,
+    async () => {
+      const binary = await compiledBinary();
+      const ports = randomPorts();
+      const script =
+        "mount -t tmpfs -o size=4k tmpfs /dev/shm && dd if=/dev/zero of=/dev/shm/filler bs=4096 count=1 2>/dev/null; " +
+        `exec "$0" --interface-version=10 --shm-name=${uniqueShmName("full")} --event-port=${ports.event} ` +
+        `--general-port=${ports.general} --control-port=${ports.control} --ptp-address=127.0.0.1`;
+      const child = spawnCollecting(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, binary]);
+      expect(await child.proc.exited).toBe(71);
+      const output = child.output();
+      expect(output).toMatch(/posix_fallocate.*(No space left on device|ENOSPC)/);
+      expect(output).not.toMatch(/Bus error|panic|SIGBUS/);
+    },
+  );
 
-  test.skipIf(noMountNamespace !== null)(`for a new client: that client is refused, every other one goes on${noMountNamespace ? ` (skipped: ${noMountNamespace})` : ""}`, async () => {
-    const binary = await compiledBinary();
-    const reader = await buildCReader();
-    const ports = randomPorts();
-    const name = uniqueShmName("full");
-    // One page: the main region takes it, so the next region finds no room.
-    const script =
-      "mount -t tmpfs -o size=4k tmpfs /dev/shm && " +
-      `exec "$0" --interface-version=10 --shm-name=${name} --event-port=${ports.event} --general-port=${ports.general} ` +
-      `--control-port=${ports.control} --ptp-address=127.0.0.1 -v`;
-    const child = spawnCollecting(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, binary]);
-    cleanups.push(async () => {
-      child.proc.kill("SIGKILL");
-      await child.proc.exited;
-    });
-    await child.waitForOutput(/serving shared memory interface 10/);
-    const m = await startPtpMaster({
-      address: "127.0.0.2",
-      target: "127.0.0.1",
-      eventPort: ports.event,
-      generalPort: ports.general,
-      clockIdentity: 0x0aa0_00ff_fe00_0001n,
-      grandmasterIdentity: GM_LIVING,
-      offsetNs: OFFSET_LIVING,
-      clock: monotonicRawNs,
-    });
-    cleanups.push(() => m.stop());
-    await sendControl(`${name}-kitchen T 127.0.0.3\0`, ports.control);
-    await child.waitForOutput(/refused client .*-kitchen: .*posix_fallocate.*(No space left on device|ENOSPC)/);
-    await sendControl(`${name} T 127.0.0.2\0`, ports.control);
-    await sendControl(`${name} B\0`, ports.control);
-    // The main region, read inside the daemon's mount namespace, is served.
-    const deadline = Date.now() + 10_000;
-    let record: ShmRecord | null = null;
-    while (Date.now() < deadline) {
-      const proc = Bun.spawn(["nsenter", "-t", String(child.proc.pid), "-m", reader, name, "10"], { stdout: "pipe", stderr: "pipe" });
-      const out = await new Response(proc.stdout).text();
-      if ((await proc.exited) === 0) {
-        record = JSON.parse(out.trim().split("\n").at(-1)!) as ShmRecord;
-        if (!isZero(record)) break;
+  test.skipIf(noMountNamespace !== null)(
+    `for a new client: that client is refused, every other one goes on${noMountNamespace ? ` (skipped: ${noMountNamespace})` : ""}`,
+    async () => {
+      const binary = await compiledBinary();
+      const reader = await buildCReader();
+      const ports = randomPorts();
+      const name = uniqueShmName("full");
+      // One page: the main region takes it, so the next region finds no room.
+      const script =
+        "mount -t tmpfs -o size=4k tmpfs /dev/shm && " +
+        `exec "$0" --interface-version=10 --shm-name=${name} --event-port=${ports.event} --general-port=${ports.general} ` +
+        `--control-port=${ports.control} --ptp-address=127.0.0.1 -v`;
+      const child = spawnCollecting(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, binary]);
+      cleanups.push(async () => {
+        child.proc.kill("SIGKILL");
+        await child.proc.exited;
+      });
+      await child.waitForOutput(/serving shared memory interface 10/);
+      const m = await startPtpMaster({
+        address: "127.0.0.2",
+        target: "127.0.0.1",
+        eventPort: ports.event,
+        generalPort: ports.general,
+        clockIdentity: 0x0aa0_00ff_fe00_0001n,
+        grandmasterIdentity: GM_LIVING,
+        offsetNs: OFFSET_LIVING,
+        clock: monotonicRawNs,
+      });
+      cleanups.push(() => m.stop());
+      await sendControl(`${name}-kitchen T 127.0.0.3\0`, ports.control);
+      await child.waitForOutput(/refused client .*-kitchen: .*posix_fallocate.*(No space left on device|ENOSPC)/);
+      await sendControl(`${name} T 127.0.0.2\0`, ports.control);
+      await sendControl(`${name} B\0`, ports.control);
+      // The main region, read inside the daemon's mount namespace, is served.
+      const deadline = Date.now() + 10_000;
+      let record: ShmRecord | null = null;
+      while (Date.now() < deadline) {
+        const proc = Bun.spawn(["nsenter", "-t", String(child.proc.pid), "-m", reader, name, "10"], { stdout: "pipe", stderr: "pipe" });
+        const out = await new Response(proc.stdout).text();
+        if ((await proc.exited) === 0) {
+          record = JSON.parse(out.trim().split("\n").at(-1)!) as ShmRecord;
+          if (!isZero(record)) break;
+        }
+        await Bun.sleep(100);
       }
-      await Bun.sleep(100);
-    }
-    expect(record).not.toBeNull();
-    expectClock(record!, GM_LIVING, OFFSET_LIVING);
-    child.proc.kill("SIGTERM");
-    expect(await child.proc.exited).toBe(0);
-    expect(child.output()).not.toMatch(/Bus error|panic/);
-  });
+      expect(record).not.toBeNull();
+      expectClock(record!, GM_LIVING, OFFSET_LIVING);
+      child.proc.kill("SIGTERM");
+      expect(await child.proc.exited).toBe(0);
+      expect(child.output()).not.toMatch(/Bus error|panic/);
+    },
+  );
 });

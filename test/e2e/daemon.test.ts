@@ -62,7 +62,14 @@ describe("command line", () => {
     const squatter = await Bun.udpSocket({ hostname: "127.0.0.1" });
     cleanups.push(() => squatter.close());
     const proc = Bun.spawn(
-      [await compiledBinary(), `--event-port=${squatter.port}`, `--general-port=${squatter.port + 1}`, "--ptp-address=127.0.0.1", "--control-port=1", "--shm-name=/nqptp-e2e-inuse"],
+      [
+        await compiledBinary(),
+        `--event-port=${squatter.port}`,
+        `--general-port=${squatter.port + 1}`,
+        "--ptp-address=127.0.0.1",
+        "--control-port=1",
+        "--shm-name=/nqptp-e2e-inuse",
+      ],
       { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
     );
     const err = await new Response(proc.stderr).text();

@@ -60,7 +60,12 @@ test("interface 10, correction split between Sync and Follow_Up, Follow_Up sent 
   // the simulator's very first Sync leaves ~100 µs after its timestamp). Without the Sync's
   // half of the correction the first one was 1.5 ms low, and later by the Follow_Up's delay.
   const errors = records.map((r) => BigInt.asIntN(64, r.offset - OFFSET));
-  console.log(`first published offsets − true (µs): ${errors.slice(0, 5).map((e) => (Number(e) / 1000).toFixed(1)).join(", ")}`);
+  console.log(
+    `first published offsets − true (µs): ${errors
+      .slice(0, 5)
+      .map((e) => (Number(e) / 1000).toFixed(1))
+      .join(", ")}`,
+  );
   for (const e of errors) expect(e < 0n ? -e : e).toBeLessThan(1n * MS);
   expect(errors[0]!).toBeGreaterThan(-1n * MS);
 });

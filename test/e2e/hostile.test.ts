@@ -49,7 +49,10 @@ async function daemon(options: Parameters<typeof startDaemon>[0] = {}): Promise<
   return d;
 }
 
-async function master(d: { ports: { event: number; general: number } }, options: Partial<Parameters<typeof startPtpMaster>[0]> = {}): Promise<PtpMaster> {
+async function master(
+  d: { ports: { event: number; general: number } },
+  options: Partial<Parameters<typeof startPtpMaster>[0]> = {},
+): Promise<PtpMaster> {
   const m = await startPtpMaster({
     address: "127.0.0.2",
     target: "127.0.0.1",
@@ -100,7 +103,14 @@ function daemonArgs(extra: string[] = [], shmName = uniqueShmName("hostile")) {
   return {
     ports,
     shmName,
-    args: [`--shm-name=${shmName}`, `--event-port=${ports.event}`, `--general-port=${ports.general}`, `--control-port=${ports.control}`, "-v", ...extra],
+    args: [
+      `--shm-name=${shmName}`,
+      `--event-port=${ports.event}`,
+      `--general-port=${ports.general}`,
+      `--control-port=${ports.control}`,
+      "-v",
+      ...extra,
+    ],
   };
 }
 
@@ -320,7 +330,11 @@ describe("control messages that are not", () => {
     const kinds: Record<string, Uint8Array[]> = {
       "too-long": [long, long.subarray(0, 4097), long.subarray(0, 9000)],
       empty: [new Uint8Array(0), encoder.encode("\0"), encoder.encode(" \n")],
-      "not-text": [Uint8Array.of(0x01, 0x02, 0x03, 0x7f, 0x1b), encoder.encode("T 127.0.0.9\u0007"), Uint8Array.of(0x54, 0x20, 0xff, 0xfe, 0x80, 0xc0)],
+      "not-text": [
+        Uint8Array.of(0x01, 0x02, 0x03, 0x7f, 0x1b),
+        encoder.encode("T 127.0.0.9\u0007"),
+        Uint8Array.of(0x54, 0x20, 0xff, 0xfe, 0x80, 0xc0),
+      ],
     };
     for (let round = 0; round < 50; round++) {
       for (const messages of Object.values(kinds)) socket.send(messages[round % messages.length]!, d.ports.control, "127.0.0.1");

@@ -66,7 +66,6 @@ async function binaryForNobody(): Promise<string> {
   return copy;
 }
 
-
 function spawnCollecting(argv: string[], env: Record<string, string> = {}): CollectedProcess {
   const child = spawnCollectingProcess(argv, env);
   cleanups.push(async () => {
@@ -88,7 +87,18 @@ describe("as an unprivileged user on ports 319/320", () => {
     const shmName = uniqueShmName("priv");
     cleanups.push(() => rmSync(`/dev/shm${shmName}`, { force: true }));
     const controlPort = 20000 + Math.floor(Math.random() * 40000);
-    const d = spawnCollecting(["ip", "netns", "exec", ns, ...asNobody("net_bind_service"), binary, "--ptp-address=127.0.0.1", `--control-port=${controlPort}`, `--shm-name=${shmName}`, "-v"]);
+    const d = spawnCollecting([
+      "ip",
+      "netns",
+      "exec",
+      ns,
+      ...asNobody("net_bind_service"),
+      binary,
+      "--ptp-address=127.0.0.1",
+      `--control-port=${controlPort}`,
+      `--shm-name=${shmName}`,
+      "-v",
+    ]);
     await d.waitForOutput(/serving shared memory interface 5 .* ports 319\/320/);
     const region = statSync(`/dev/shm${shmName}`);
     expect(region.uid).toBe(65534);
@@ -125,7 +135,17 @@ describe("as an unprivileged user on ports 319/320", () => {
     const shmName = uniqueShmName("nocap");
     cleanups.push(() => rmSync(`/dev/shm${shmName}`, { force: true }));
     const controlPort = 20000 + Math.floor(Math.random() * 40000);
-    const d = spawnCollecting(["ip", "netns", "exec", ns, ...asNobody("none"), binary, "--ptp-address=127.0.0.1", `--control-port=${controlPort}`, `--shm-name=${shmName}`]);
+    const d = spawnCollecting([
+      "ip",
+      "netns",
+      "exec",
+      ns,
+      ...asNobody("none"),
+      binary,
+      "--ptp-address=127.0.0.1",
+      `--control-port=${controlPort}`,
+      `--shm-name=${shmName}`,
+    ]);
     expect(await d.exited()).toBe(77);
     expect(d.output()).toContain("permission denied");
     expect(d.output()).toContain("CAP_NET_BIND_SERVICE");

@@ -20,12 +20,7 @@ export async function readShm(shmName: string, version: number, extra: string[] 
 }
 
 /** Polls the region until `accept` holds or the time runs out; returns the last record read. */
-export async function waitForShm(
-  shmName: string,
-  version: number,
-  accept: (r: ShmRecord) => boolean,
-  timeoutMs = 10_000,
-): Promise<ShmRecord> {
+export async function waitForShm(shmName: string, version: number, accept: (r: ShmRecord) => boolean, timeoutMs = 10_000): Promise<ShmRecord> {
   const deadline = Date.now() + timeoutMs;
   let last: ShmRecord | null = null;
   while (Date.now() < deadline) {

@@ -44,7 +44,9 @@ beforeAll(async () => {
   if (WHY !== null) return;
   const [root, binary, reader] = await Promise.all([debianRoot("bookworm"), compiledBinary(), buildStaticCProgram("shm-reader")]);
   box = await bootContainer(root, "systemd");
-  console.log(`bookworm root: ${root.buildMs > 0 ? `built in ${(root.buildMs / 1000).toFixed(1)} s` : "cached"}; container booted in ${box.bootMs.toFixed(0)} ms`);
+  console.log(
+    `bookworm root: ${root.buildMs > 0 ? `built in ${(root.buildMs / 1000).toFixed(1)} s` : "cached"}; container booted in ${box.bootMs.toFixed(0)} ms`,
+  );
   box.copyIn(binary, "/root/nqptp", 0o755);
   box.copyIn(reader, READER, 0o755);
 }, 600_000);
@@ -62,7 +64,12 @@ function container(): Container {
 /** `systemctl show` properties of nqptp.service. */
 async function show(...properties: string[]): Promise<Record<string, string>> {
   const out = await container().check(["systemctl", "show", "nqptp.service", ...properties.map((p) => `--property=${p}`)]);
-  return Object.fromEntries(out.trim().split("\n").map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]));
+  return Object.fromEntries(
+    out
+      .trim()
+      .split("\n")
+      .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+  );
 }
 
 async function waitFor<T>(what: string, probe: () => Promise<T | null>, timeoutMs: number): Promise<T> {
@@ -129,10 +136,14 @@ describe("under systemd in a Debian 12 container", () => {
 
     await control(`/nqptp T ${lan.address}`);
     await control("/nqptp B");
-    const status = await waitFor("StatusText to name the master", async () => {
-      const { StatusText } = await show("StatusText");
-      return StatusText?.startsWith("master ") ? StatusText : null;
-    }, 15_000).catch((error) => {
+    const status = await waitFor(
+      "StatusText to name the master",
+      async () => {
+        const { StatusText } = await show("StatusText");
+        return StatusText?.startsWith("master ") ? StatusText : null;
+      },
+      15_000,
+    ).catch((error) => {
       throw new Error(`${(error as Error).message}\nmaster:\n${master?.output()}`);
     });
     expect(status).toBe(`master ${MASTER_HEX} at ${lan.address}; interface 10 at /nqptp`);
@@ -178,11 +189,15 @@ describe("under systemd in a Debian 12 container", () => {
     const before = await show("MainPID", "NRestarts", "WatchdogUSec");
     expect(before.WatchdogUSec).toBe("3s");
     await c.check(["bash", "-c", 'kill -STOP "$1"', "kill", before.MainPID!]); // bash's kill: the root has no procps
-    const after = await waitFor("systemd to restart the stopped daemon", async () => {
-      const now = await show("MainPID", "NRestarts", "ActiveState");
-      const restarted = Number(now.NRestarts) > Number(before.NRestarts) && now.MainPID !== "0" && now.MainPID !== before.MainPID;
-      return restarted && now.ActiveState === "active" ? now : null;
-    }, 40_000);
+    const after = await waitFor(
+      "systemd to restart the stopped daemon",
+      async () => {
+        const now = await show("MainPID", "NRestarts", "ActiveState");
+        const restarted = Number(now.NRestarts) > Number(before.NRestarts) && now.MainPID !== "0" && now.MainPID !== before.MainPID;
+        return restarted && now.ActiveState === "active" ? now : null;
+      },
+      40_000,
+    );
     expect(Number(after.NRestarts)).toBe(Number(before.NRestarts) + 1);
     const journal = await c.check(["journalctl", "--no-pager", "-u", "nqptp.service"]);
     expect(journal).toMatch(/[Ww]atchdog timeout/);

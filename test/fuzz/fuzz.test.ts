@@ -36,7 +36,17 @@ describe("fuzz", () => {
     expect(report("ptp fuzz", SEED, result.failures)).toBe("");
 
     // Every verdict happened, so the mutations reach every check of the decoder.
-    for (const kind of ["ok:sync", "ok:follow-up", "ok:announce", "ok:other", "ok:delay-resp", "error:truncated", "error:unsupported-version", "error:length-mismatch", "error:invalid-field"]) {
+    for (const kind of [
+      "ok:sync",
+      "ok:follow-up",
+      "ok:announce",
+      "ok:other",
+      "ok:delay-resp",
+      "error:truncated",
+      "error:unsupported-version",
+      "error:length-mismatch",
+      "error:invalid-field",
+    ]) {
       expect(result.outcomes[kind] ?? 0).toBeGreaterThan(100);
     }
     for (const [version, t] of Object.entries(result.trackers)) {
@@ -69,7 +79,10 @@ describe("fuzz", () => {
     for (const version of [8, 9, 10]) expect(result.outcomes[`v${version} dispatch:ignore`] ?? 0).toBeGreaterThan(100);
     for (const version of INTERFACE_VERSIONS) {
       for (const kind of ["ok:timing-peers", "error:too-long", "error:empty", "error:not-text", "error:unknown-command", "error:wrong-form"]) {
-        expect({ key: `v${version} ${kind}`, seen: (result.outcomes[`v${version} ${kind}`] ?? 0) > 0 }).toEqual({ key: `v${version} ${kind}`, seen: true });
+        expect({ key: `v${version} ${kind}`, seen: (result.outcomes[`v${version} ${kind}`] ?? 0) > 0 }).toEqual({
+          key: `v${version} ${kind}`,
+          seen: true,
+        });
       }
     }
     expect(heapAfter - heapBefore).toBeLessThan(HEAP_BOUND);

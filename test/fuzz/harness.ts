@@ -112,10 +112,7 @@ function toTimestamp(ns: bigint) {
 function appleFollowUpTlvs(random: Prng): Uint8Array[] {
   // Apple's Follow_Ups carry 802.1AS-style organization extensions (OUI 00:80:C2, subtype 1),
   // plus one of Apple's own (OUI 00:0D:93).
-  return [
-    encodeOrganizationExtensionTlv(0x0080c2, 1, random.bytes(20)),
-    encodeOrganizationExtensionTlv(0x000d93, 4, random.bytes(32)),
-  ];
+  return [encodeOrganizationExtensionTlv(0x0080c2, 1, random.bytes(20)), encodeOrganizationExtensionTlv(0x000d93, 4, random.bytes(32))];
 }
 
 export interface Templates {
@@ -291,7 +288,7 @@ export const MUTATIONS: Record<string, Mutation> = {
     if (out.byteLength >= 28) new DataView(out.buffer).setBigUint64(20, OUR_CLOCK_ID);
     return out;
   },
-  "stacked": (random, bytes, other) => {
+  stacked: (random, bytes, other) => {
     let out = bytes;
     const n = random.int(2, 4);
     for (let i = 0; i < n; i++) out = MUTATIONS[random.pick(STACKABLE)]!(random, out, other);
@@ -473,7 +470,13 @@ export function runPtpFuzz(options: PtpFuzzOptions): PtpFuzzResult {
         fail(i, "decoded header out of range", `versionPTP ${h.versionPTP}, messageLength ${h.messageLength}, datagram ${bytes.byteLength}`, bytes);
       }
       const stamp =
-        m.kind === "sync" || m.kind === "announce" ? m.originTimestamp : m.kind === "follow-up" ? m.preciseOriginTimestamp : m.kind === "delay-resp" ? m.receiveTimestamp : null;
+        m.kind === "sync" || m.kind === "announce"
+          ? m.originTimestamp
+          : m.kind === "follow-up"
+            ? m.preciseOriginTimestamp
+            : m.kind === "delay-resp"
+              ? m.receiveTimestamp
+              : null;
       if (stamp && !(stamp.nanoseconds >= 0 && stamp.nanoseconds < 1e9 && stamp.seconds >= 0n && stamp.seconds < 1n << 48n)) {
         fail(i, "decoded timestamp out of range", JSON.stringify({ s: String(stamp.seconds), ns: stamp.nanoseconds }), bytes);
       }
@@ -494,14 +497,15 @@ export function runPtpFuzz(options: PtpFuzzOptions): PtpFuzzResult {
         // Octets after messageLength are ignored: padding must not change the message.
         const padded = copyOf(bytes, bytes.byteLength + 17);
         const r2 = decode(padded);
-        if (!r2.ok || !Bun.deepEquals(r2.message, result.message)) fail(i, "trailing octets changed the verdict", JSON.stringify(r2.ok ? "ok" : r2.error), bytes);
+        if (!r2.ok || !Bun.deepEquals(r2.message, result.message))
+          fail(i, "trailing octets changed the verdict", JSON.stringify(r2.ok ? "ok" : r2.error), bytes);
       }
     }
 
     // ---- the tracker, as the shell drives it ----
     for (const d of driven) {
       const before = d.state;
-      let step;
+      let step: ReturnType<typeof shellStep>;
       try {
         step = shellStep(d.state, bytes, source, now);
       } catch (error) {
@@ -641,7 +645,10 @@ function controlBytes(random: Prng, version: InterfaceVersion, big: Uint8Array):
   if (kind < 9) return { bytes: encoder.encode(validControl(random, version)), origin: "valid" };
   if (kind < 12) {
     const bytes = encoder.encode(validControl(random, version));
-    return { bytes: MUTATIONS[random.pick(["bit-flips", "interesting-byte", "truncate", "extend", "splice"])]!(random, bytes, bytes), origin: "mutated" };
+    return {
+      bytes: MUTATIONS[random.pick(["bit-flips", "interesting-byte", "truncate", "extend", "splice"])]!(random, bytes, bytes),
+      origin: "mutated",
+    };
   }
   if (kind === 12) return { bytes: random.bytes(random.int(0, 300)), origin: "random" };
   if (kind === 13) {
@@ -703,7 +710,7 @@ export function runControlFuzz(options: ControlFuzzOptions): ControlFuzzResult {
     for (let i = 0; i < countPerVersion; i++, caseIndex++) {
       now += BigInt(random.int(0, 200)) * MS;
       const { bytes, origin } = controlBytes(random, version, big);
-      let parsed;
+      let parsed: ReturnType<typeof parseControlMessage>;
       try {
         parsed = parseControlMessage(bytes, version);
       } catch (error) {
@@ -713,8 +720,10 @@ export function runControlFuzz(options: ControlFuzzOptions): ControlFuzzResult {
       if (!parsed.ok) {
         bump(outcomes, `v${version} error:${parsed.error.kind}`);
         if (!CONTROL_ERROR_KINDS.has(parsed.error.kind)) fail(caseIndex, "unknown control error kind", parsed.error.kind, bytes);
-        if (parsed.error.detail.length > 400) fail(caseIndex, "control error detail too long for a log line", String(parsed.error.detail.length), bytes);
-        if (bytes.byteLength > MAX_CONTROL_MESSAGE_BYTES && parsed.error.kind !== "too-long") fail(caseIndex, "over-long message not refused as too-long", parsed.error.kind, bytes);
+        if (parsed.error.detail.length > 400)
+          fail(caseIndex, "control error detail too long for a log line", String(parsed.error.detail.length), bytes);
+        if (bytes.byteLength > MAX_CONTROL_MESSAGE_BYTES && parsed.error.kind !== "too-long")
+          fail(caseIndex, "over-long message not refused as too-long", parsed.error.kind, bytes);
         continue;
       }
       const command = parsed.command;
@@ -724,7 +733,8 @@ export function runControlFuzz(options: ControlFuzzOptions): ControlFuzzResult {
         for (const a of command.addresses) {
           if (parseAddress(a)?.text !== a) fail(caseIndex, "a peer address is not canonical", a, bytes);
         }
-        if (new Set(command.addresses).size !== command.addresses.length) fail(caseIndex, "duplicate peer addresses", command.addresses.join(" "), bytes);
+        if (new Set(command.addresses).size !== command.addresses.length)
+          fail(caseIndex, "duplicate peer addresses", command.addresses.join(" "), bytes);
         for (const s of command.skipped) if (s.length > 80) fail(caseIndex, "a skipped excerpt is longer than 80", s, bytes);
       } else if (!traitsOf(version).hasPlayCommands) {
         fail(caseIndex, `play command accepted by interface ${version}`, command.kind, bytes);
@@ -743,7 +753,6 @@ export function runControlFuzz(options: ControlFuzzOptions): ControlFuzzResult {
           trackerSteps++;
         } catch (error) {
           fail(caseIndex, `reduce threw on a control event (interface ${version})`, String((error as Error)?.stack ?? error), bytes);
-          continue;
         }
       }
       if (state.records.size > MAX_RECORDS) fail(caseIndex, "records table exceeds 32 after a peer list", String(state.records.size), bytes);

@@ -61,7 +61,10 @@ describe("joining on this host", async () => {
   test.skipIf(usable === undefined)("PtpGroupMembership joins every socket and skips closed ones", async () => {
     const a = await Bun.udpSocket({ hostname: "::" });
     const b = await Bun.udpSocket({ hostname: "0.0.0.0" });
-    cleanups.push(() => a.close(), () => b.close());
+    cleanups.push(
+      () => a.close(),
+      () => b.close(),
+    );
     const problems: string[] = [];
     const membership = new PtpGroupMembership(
       [

@@ -366,13 +366,7 @@ describe("fuzz: decode never throws", () => {
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }
     // Every verdict was reached, so the fuzz did go past the header checks.
-    expect([...counts.keys()].sort()).toEqual([
-      "invalid-field",
-      "length-mismatch",
-      "ok",
-      "truncated",
-      "unsupported-version",
-    ]);
+    expect([...counts.keys()].sort()).toEqual(["invalid-field", "length-mismatch", "ok", "truncated", "unsupported-version"]);
   });
 
   test("100k seeded mutations of the fixtures", () => {

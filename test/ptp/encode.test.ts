@@ -225,10 +225,14 @@ describe("round trips", () => {
     };
     for (const tlvs of [[first, second], [first], first, [], new Uint8Array(0)]) {
       const tlvBytes = Buffer.concat(tlvs instanceof Uint8Array ? [tlvs] : tlvs);
-      const { bytes, message } = roundTrip(encodeFollowUp, { ...base, tlvs }, {
-        ...FOLLOW_UP,
-        messageLength: 44 + tlvBytes.length,
-      });
+      const { bytes, message } = roundTrip(
+        encodeFollowUp,
+        { ...base, tlvs },
+        {
+          ...FOLLOW_UP,
+          messageLength: 44 + tlvBytes.length,
+        },
+      );
       expect(message.kind === "follow-up" && message.tlvLength).toBe(tlvBytes.length);
       expect(Buffer.from(bytes.subarray(44)).equals(tlvBytes)).toBe(true);
     }
@@ -359,18 +363,14 @@ describe("range errors name the field", () => {
     ["grandmasterPriority1", { grandmasterPriority1: -1 }],
     ["grandmasterClockQuality.clockClass", { grandmasterClockQuality: quality({ clockClass: 256 }) }],
     ["grandmasterClockQuality.clockAccuracy", { grandmasterClockQuality: quality({ clockAccuracy: -1 }) }],
-    [
-      "grandmasterClockQuality.offsetScaledLogVariance",
-      { grandmasterClockQuality: quality({ offsetScaledLogVariance: 65536 }) },
-    ],
+    ["grandmasterClockQuality.offsetScaledLogVariance", { grandmasterClockQuality: quality({ offsetScaledLogVariance: 65536 }) }],
     ["grandmasterPriority2", { grandmasterPriority2: 256 }],
     ["grandmasterIdentity", { grandmasterIdentity: 2n ** 64n }],
     ["stepsRemoved", { stepsRemoved: 65536 }],
     ["timeSource", { timeSource: 256 }],
   ];
 
-  const show = (value: unknown): string =>
-    JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? `${v}n` : v)) ?? String(value);
+  const show = (value: unknown): string => JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? `${v}n` : v)) ?? String(value);
 
   for (const [field, change] of bad) {
     test(`encodeAnnounce: ${field} = ${show(Object.values(change)[0])}`, () => {
@@ -380,27 +380,18 @@ describe("range errors name the field", () => {
 
   test("Sync and Follow_Up check their timestamps and headers too", () => {
     const header = headerFieldsOf(appleSync.expected.header);
-    expectRangeError(
-      () => encodeSync({ ...header, originTimestamp: { seconds: 0n, nanoseconds: 1e9 } }),
-      "originTimestamp.nanoseconds",
-    );
+    expectRangeError(() => encodeSync({ ...header, originTimestamp: { seconds: 0n, nanoseconds: 1e9 } }), "originTimestamp.nanoseconds");
     expectRangeError(
       () => encodeFollowUp({ ...header, preciseOriginTimestamp: { seconds: 2n ** 48n, nanoseconds: 0 } }),
       "preciseOriginTimestamp.seconds",
     );
-    expectRangeError(
-      () => encodeFollowUp({ ...header, sequenceId: 1e6, preciseOriginTimestamp: { seconds: 0n, nanoseconds: 0 } }),
-      "sequenceId",
-    );
+    expectRangeError(() => encodeFollowUp({ ...header, sequenceId: 1e6, preciseOriginTimestamp: { seconds: 0n, nanoseconds: 0 } }), "sequenceId");
   });
 
   test("TLVs that would push messageLength past 65535", () => {
     const header = headerFieldsOf(appleSync.expected.header);
     const big = new Uint8Array(65535 - 44 + 1);
-    expectRangeError(
-      () => encodeFollowUp({ ...header, preciseOriginTimestamp: { seconds: 0n, nanoseconds: 0 }, tlvs: big }),
-      "messageLength",
-    );
+    expectRangeError(() => encodeFollowUp({ ...header, preciseOriginTimestamp: { seconds: 0n, nanoseconds: 0 }, tlvs: big }), "messageLength");
     // Exactly 65535 is fine.
     const fits = encodeFollowUp({
       ...header,

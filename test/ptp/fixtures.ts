@@ -5,14 +5,7 @@
 // modelled on what AirPlay senders send (transportSpecific 1, unicast, non-zero correctionField,
 // organization extension TLVs after the Follow_Up body), their values are made up.
 
-import type {
-  AnnounceMessage,
-  DelayRespMessage,
-  FollowUpMessage,
-  OtherMessage,
-  PtpMessage,
-  SyncMessage,
-} from "../../src/ptp/types.ts";
+import type { AnnounceMessage, DelayRespMessage, FollowUpMessage, OtherMessage, PtpMessage, SyncMessage } from "../../src/ptp/types.ts";
 
 export interface Fixture<M extends PtpMessage = PtpMessage> {
   name: string;

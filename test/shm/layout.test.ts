@@ -140,8 +140,7 @@ describe("layout table", () => {
   // The other architecture cannot be compiled here; these are the values its compiler gives
   // (pthread_mutex_t is 48 bytes on aarch64 glibc, 40 on x86_64).
   test("the mutex size moves every later field on arm64", () => {
-    const fieldsOf = (v: InterfaceVersion, arch: "x64" | "arm64") =>
-      Object.fromEntries(layoutFor(v, arch).fields.map((f) => [f.path, f.offset]));
+    const fieldsOf = (v: InterfaceVersion, arch: "x64" | "arm64") => Object.fromEntries(layoutFor(v, arch).fields.map((f) => [f.path, f.offset]));
     expect(layoutFor(5, "x64").size).toBe(144);
     expect(layoutFor(5, "arm64").size).toBe(152);
     expect(fieldsOf(5, "arm64")).toMatchObject({ version: 48, flags: 52, master_clock_id: 56, master_clock_ip: 64, local_time: 128 });

@@ -46,7 +46,11 @@ describe("checkShmName", () => {
 
   test("multi-byte UTF-8 at the 63-byte boundary", () => {
     // "é" is 2 bytes, "€" 3, "😀" 4 (and 2 UTF-16 units, so .length would count it wrong).
-    for (const [char, size] of [["é", 2], ["€", 3], ["😀", 4]] as const) {
+    for (const [char, size] of [
+      ["é", 2],
+      ["€", 3],
+      ["😀", 4],
+    ] as const) {
       const fits = `/${"a".repeat(62 - size)}${char}`;
       expect(bytes(fits)).toBe(63);
       expect(checkShmName(fits)).toBeNull();

@@ -65,7 +65,7 @@ interface Reading {
   start_time: string;
 }
 
-async function readOnce(name: string, version: InterfaceVersion, ...args: string[]): Promise<{ lines: any[]; code: number; stderr: string }> {
+async function readOnce(name: string, version: InterfaceVersion, ...args: string[]): Promise<{ lines: unknown[]; code: number; stderr: string }> {
   const child = Bun.spawn([reader, name, String(version), ...args], { stdout: "pipe", stderr: "pipe" });
   children.push(child);
   const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);

@@ -7,7 +7,20 @@
 // The Debian mirror is the machine's own, read from its apt sources at run time.
 
 import { createHash } from "node:crypto";
-import { closeSync, copyFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  copyFileSync,
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { Subprocess } from "bun";
@@ -73,7 +86,11 @@ function deb822Sources(text: string): { uris: string[]; suites: string[] }[] {
 function oneLineSources(text: string): { uris: string[]; suites: string[] }[] {
   const out: { uris: string[]; suites: string[] }[] = [];
   for (const raw of text.split("\n")) {
-    const line = raw.replace(/#.*/, "").replace(/\[[^\]]*\]/, "").trim().split(/\s+/);
+    const line = raw
+      .replace(/#.*/, "")
+      .replace(/\[[^\]]*\]/, "")
+      .trim()
+      .split(/\s+/);
     if (line[0] !== "deb" || line.length < 3) continue;
     out.push({ uris: [line[1]!], suites: [line[2]!] });
   }
@@ -93,7 +110,12 @@ export function containerSupport(): string | null {
     ["ip", "iproute2"],
   ].filter(([tool]) => Bun.which(tool!) === null);
   if (missing.length > 0) return `missing ${missing.map(([tool, pkg]) => `${tool} (Debian package ${pkg})`).join(", ")}`;
-  if (!readText("/proc/filesystems").split("\n").some((l) => l.trim().endsWith("overlay"))) return "the kernel has no overlay filesystem";
+  if (
+    !readText("/proc/filesystems")
+      .split("\n")
+      .some((l) => l.trim().endsWith("overlay"))
+  )
+    return "the kernel has no overlay filesystem";
   if (debianMirror() === null) return "no Debian mirror in /etc/apt/sources.list or /etc/apt/sources.list.d";
   return null;
 }
@@ -173,7 +195,10 @@ export function debianRoot(suite: string, packages: readonly string[] = BOOTABLE
   const mirror = debianMirror();
   if (mirror === null) return Promise.reject(new Error("no Debian mirror in this machine's apt sources"));
   const list = [...packages].sort();
-  const key = createHash("sha256").update(JSON.stringify({ variant: "apt", suite, list, mirror })).digest("hex").slice(0, 16);
+  const key = createHash("sha256")
+    .update(JSON.stringify({ variant: "apt", suite, list, mirror }))
+    .digest("hex")
+    .slice(0, 16);
   const dir = join(ROOTS_DIR, `${suite}-${key}`);
   let build = rootBuilds.get(dir);
   if (!build) {
@@ -360,10 +385,16 @@ export async function bootContainer(root: DebianRoot, tag: string): Promise<Cont
         let programPid: number | null = null;
         const program = () => (programPid ??= childrenOf(child.proc.pid)[0] ?? null);
         started.push({ proc: child.proc, program });
-        const hostPid = () => waitUntil(`the host PID of ${argv[0]}`, () => {
-          if (child.proc.exitCode !== null) throw new Error(`${argv.join(" ")} exited with ${child.proc.exitCode}:\n${child.output()}`);
-          return program();
-        }, 10_000, 5);
+        const hostPid = () =>
+          waitUntil(
+            `the host PID of ${argv[0]}`,
+            () => {
+              if (child.proc.exitCode !== null) throw new Error(`${argv.join(" ")} exited with ${child.proc.exitCode}:\n${child.output()}`);
+              return program();
+            },
+            10_000,
+            5,
+          );
         return {
           ...child,
           hostPid,
@@ -406,7 +437,19 @@ export async function bootContainer(root: DebianRoot, tag: string): Promise<Cont
 
 /** nsenter into every namespace of the container's systemd, with Debian's root environment. */
 function nsenterArgv(leaderPid: number, argv: string[]): string[] {
-  return ["nsenter", "-t", String(leaderPid), "-a", "env", "-i", `PATH=${CONTAINER_PATH}`, "LANG=C.UTF-8", "SYSTEMD_COLORS=0", "SYSTEMD_PAGER=", ...argv];
+  return [
+    "nsenter",
+    "-t",
+    String(leaderPid),
+    "-a",
+    "env",
+    "-i",
+    `PATH=${CONTAINER_PATH}`,
+    "LANG=C.UTF-8",
+    "SYSTEMD_COLORS=0",
+    "SYSTEMD_PAGER=",
+    ...argv,
+  ];
 }
 
 function runInside(leaderPid: number, argv: string[], timeoutMs?: number): Promise<RunResult> {

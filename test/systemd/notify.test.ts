@@ -18,7 +18,10 @@ setDefaultTimeout(60_000);
 describe("the protocol", () => {
   test("NOTIFY_SOCKET: a path, an abstract name, or nothing", () => {
     expect(notifyTarget({})).toBeNull();
-    expect(notifyTarget({ NOTIFY_SOCKET: "/run/systemd/notify" })).toEqual({ path: new TextEncoder().encode("/run/systemd/notify"), abstract: false });
+    expect(notifyTarget({ NOTIFY_SOCKET: "/run/systemd/notify" })).toEqual({
+      path: new TextEncoder().encode("/run/systemd/notify"),
+      abstract: false,
+    });
     const abstract = notifyTarget({ NOTIFY_SOCKET: "@sd-notify" });
     expect(abstract).toEqual({ path: new Uint8Array([0, ...new TextEncoder().encode("sd-notify")]), abstract: true });
     expect(notifyTarget({ NOTIFY_SOCKET: "relative" })).toHaveProperty("error");
@@ -68,8 +71,7 @@ describe("the daemon under a stand-in for systemd", () => {
       let buffered = "";
       for await (const chunk of listener.stdout) {
         buffered += decoder.decode(chunk, { stream: true });
-        let nl: number;
-        while ((nl = buffered.indexOf("\n")) >= 0) {
+        for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
           const text = buffered.slice(0, nl);
           buffered = buffered.slice(nl + 1);
           if (text === "listening") ready();
@@ -103,12 +105,15 @@ describe("the daemon under a stand-in for systemd", () => {
     expect(ready.text).toMatch(/STATUS=serving interface 5 at \/nqptp-e2e-.* no master yet/);
     expect(lines[0]!.text).toBe(ready.text); // nothing before READY
     // The control port was bound before READY: a status request is answered.
-    const answer = await new Promise<string>(async (resolve, reject) => {
-      const s = await Bun.udpSocket({ hostname: "127.0.0.1", socket: { data: (_s, data) => resolve(new TextDecoder().decode(data)) } });
+    let answered: (text: string) => void = () => {};
+    const answer = new Promise<string>((resolve, reject) => {
+      answered = resolve;
       setTimeout(() => reject(new Error("no status answer")), 2000);
-      s.send(new TextEncoder().encode("STATUS"), d.ports.control, "127.0.0.1");
     });
-    expect(JSON.parse(answer).interfaceVersion).toBe(5);
+    const s = await Bun.udpSocket({ hostname: "127.0.0.1", socket: { data: (_s, data) => answered(new TextDecoder().decode(data)) } });
+    s.send(new TextEncoder().encode("STATUS"), d.ports.control, "127.0.0.1");
+    expect(JSON.parse(await answer).interfaceVersion).toBe(5);
+    s.close();
 
     const m = await startPtpMaster({
       address: "127.0.0.2",
