@@ -10,7 +10,7 @@
 
 import type { ArgDef, ArgsDef } from "citty";
 import { INTERFACE_VERSIONS, isInterfaceVersion, type InterfaceVersion } from "./interface-version.ts";
-import { parseAddress } from "./net/address.ts";
+import { parseAddress } from "./ip-address.ts";
 import { SHM_NAME_RULE, checkShmName } from "./shm/name.ts";
 
 /** EX_USAGE (sysexits.h): the status of every command given a bad command line. */

@@ -7,7 +7,7 @@
 // Shairport Sync ends a message with a NUL; people testing by hand end it with a newline.
 
 import { traitsOf, type InterfaceVersion } from "../interface-version.ts";
-import { parseAddress } from "../net/address.ts";
+import { parseAddress } from "../ip-address.ts";
 
 export const MAX_CONTROL_MESSAGE_BYTES = 4096;
 

@@ -6,7 +6,7 @@
 
 import type { InterfaceTraits } from "../interface-version.ts";
 import type { Logger } from "../log.ts";
-import { parseAddress } from "../net/address.ts";
+import { parseAddress } from "../ip-address.ts";
 import { bindUdp, type BoundSocket } from "../net/udp.ts";
 import { parseControlMessage, type ControlCommand } from "./parse.ts";
 import { isStatusRequest } from "./status.ts";

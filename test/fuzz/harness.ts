@@ -20,7 +20,7 @@ import { reduce, createTracker, type TrackerEffect, type TrackerState } from "..
 import { dispatchControl } from "../../src/control/dispatch.ts";
 import { parseControlMessage, MAX_CONTROL_MESSAGE_BYTES } from "../../src/control/parse.ts";
 import { isInterfaceVersion, traitsOf, type InterfaceVersion } from "../../src/interface-version.ts";
-import { parseAddress } from "../../src/net/address.ts";
+import { parseAddress } from "../../src/ip-address.ts";
 import { OwnAddresses } from "../../src/net/host.ts";
 import { PtpIngress } from "../../src/net/ptp-ingress.ts";
 import { checkShmName } from "../../src/shm/name.ts";

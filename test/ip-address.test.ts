@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { canonicalSender, parseAddress } from "../../src/net/address.ts";
+import { canonicalSender, parseAddress } from "../src/ip-address.ts";
 
 describe("parseAddress", () => {
   test.each([

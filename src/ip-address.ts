@@ -1,5 +1,6 @@
 // IP address text: parsing and one canonical form, so that a clock record keyed by the sender's
-// address matches the same address typed into a timing peer list.
+// address matches the same address typed into a timing peer list. Pure: the control parser, the
+// command line and the PTP ingress share it.
 //   IPv4: dotted quad without leading zeros ("10.0.0.5").
 //   IPv6: RFC 5952 (lower case, longest zero run compressed, no zone), except that an
 //         IPv4-mapped address (::ffff:a.b.c.d, as a dual-stack socket reports IPv4 senders)
