@@ -92,6 +92,7 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
     now,
     sendGeneral: (data, address) => ptp?.sendGeneral(data, address) ?? false,
     clockLog: deps.logger.withTag("clock"),
+    log,
     warnLimited,
   });
   const ingress = new PtpIngress({
@@ -133,19 +134,7 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
       allowRemoteControl: options.allowRemoteControl,
       log,
       warnLimited,
-      onCommand(command, shmName) {
-        const decision = dispatchControl(command, shmName, traits);
-        for (const note of decision.notes) {
-          if (note.level === "warn") warnLimited(note.key, note.message);
-          else log.debug(note.message);
-        }
-        if (decision.kind === "ignore") return;
-        // A client's region exists before the tracker hears of it: Shairport Sync sends "<name> T"
-        // at start-up, then waits for the region to appear.
-        if (decision.client !== null && !publisher.openClient(decision.client)) return;
-        const nowNs = now();
-        for (const event of decision.events) runner.dispatch(event, nowNs);
-      },
+      onCommand: (command, shmName) => runner.control(dispatchControl(command, shmName, traits)),
       statusReport: () =>
         encodeStatusReport({
           nqptp: VERSION,

@@ -1,5 +1,6 @@
-// The clock tracker in the running daemon: it holds the tracker's state, hands it events, and
-// carries out its effects. This is the one place effects become actions and timers:
+// The clock tracker in the running daemon: it holds the tracker's state, hands it events (from
+// the PTP ingress, and the control port's as control/dispatch.ts maps them), and carries out its
+// effects. This is the one place effects become actions and timers:
 //   publish        → the client's region (shm/publisher.ts)
 //   send-announce  → the PTP general port, now or after its delay
 //   log            → the "clock" logger
@@ -8,6 +9,7 @@
 // daemon goes on (a bug must not stop the music).
 
 import { reduce, snapshot, type TrackerEffect, type TrackerEvent, type TrackerSnapshot, type TrackerState } from "./clock/tracker.ts";
+import type { Dispatch } from "./control/dispatch.ts";
 import type { Logger } from "./log.ts";
 import { encodeAnnounce } from "./ptp/encode.ts";
 import type { Publisher } from "./shm/publisher.ts";
@@ -20,6 +22,8 @@ export interface TrackerRunnerOptions {
   /** Sends an Announce from our general port; false when it was not sent (no socket yet). */
   sendGeneral: (data: Uint8Array, address: string) => boolean;
   clockLog: Logger;
+  /** The daemon's own voice, for the control port's notes. */
+  log: Logger;
   /** Rate-limited warning (key, message). */
   warnLimited: (key: string, message: string) => void;
 }
@@ -50,6 +54,22 @@ export class TrackerRunner {
 
   snapshot(): TrackerSnapshot {
     return snapshot(this.state, this.options.now());
+  }
+
+  /**
+   * A control message as control/dispatch.ts mapped it: its notes logged, then its events. A
+   * client's region exists before the tracker hears of it (Shairport Sync sends "<name> T" at
+   * start-up, then waits for the region to appear); a client refused a region is not heard.
+   */
+  control(decision: Dispatch): void {
+    for (const note of decision.notes) {
+      if (note.level === "warn") this.options.warnLimited(note.key, note.message);
+      else this.options.log.debug(note.message);
+    }
+    if (decision.kind === "ignore") return;
+    if (decision.client !== null && !this.options.publisher.openClient(decision.client)) return;
+    const nowNs = this.options.now();
+    for (const event of decision.events) this.dispatch(event, nowNs);
   }
 
   dispatch(event: TrackerEvent, nowNs: bigint): void {
