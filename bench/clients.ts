@@ -11,7 +11,7 @@ import { monotonicRawNs } from "../src/time/clocks.ts";
 import { offsetError, readShm, sendControl } from "../test/e2e/support.ts";
 import { startDaemon } from "../test/support/daemon.ts";
 import { startPtpMaster } from "../test/support/ptp-master.ts";
-import { cpuTicks, statusField, type FloodResult } from "./flood.ts";
+import { cpuTicks, spawnFloodSender, statusField, type FloodResult } from "./flood.ts";
 
 const MASTER_ID = 0x00aa_bbff_fecc_dd01n;
 const GRANDMASTER = 0x00aa_bbff_fecc_dd02n;
@@ -49,27 +49,18 @@ async function run(clients: number, seconds: number, rate: number, sources: numb
     const pid = daemon.proc.pid;
     const ticksStart = cpuTicks(pid);
     const wallStart = performance.now();
-    const sender = Bun.spawn(
-      [
-        process.execPath,
-        new URL("./flood.ts", import.meta.url).pathname,
-        "--sender",
-        JSON.stringify({
-          target: "127.0.0.1",
-          eventPort: daemon.ports.event,
-          generalPort: daemon.ports.general,
-          sources,
-          ratePerSecond: rate,
-          durationMs: seconds * 1000,
-        }),
-      ],
-      { stdout: "pipe", stderr: "inherit" },
-    );
-    const senderOut = new Response(sender.stdout).text();
+    const sender = spawnFloodSender({
+      target: "127.0.0.1",
+      eventPort: daemon.ports.event,
+      generalPort: daemon.ports.general,
+      sources,
+      ratePerSecond: rate,
+      durationMs: seconds * 1000,
+    });
     let samples = 0;
     let published = 0;
     let maxError = 0n;
-    while (sender.exitCode === null) {
+    while (sender.running()) {
       await Bun.sleep(1000);
       for (const name of names) {
         const r = await readShm(name, 10);
@@ -79,7 +70,7 @@ async function run(clients: number, seconds: number, rate: number, sources: numb
         if (error > maxError) maxError = error;
       }
     }
-    const flood = JSON.parse((await senderOut).trim().split("\n").at(-1) ?? "{}") as FloodResult;
+    const flood = await sender.result();
     const wall = (performance.now() - wallStart) / 1000;
     const cpu = (cpuTicks(pid) - ticksStart) / 100 / wall;
     const rss = statusField(pid, "VmRSS");

@@ -175,6 +175,28 @@ export function udpDrops(ports: number[]): number {
   return drops;
 }
 
+export interface FloodSender {
+  /** True while the sender runs. */
+  running(): boolean;
+  /** What it sent, once it has finished. */
+  result(): Promise<FloodResult>;
+  proc: ReturnType<typeof Bun.spawn>;
+}
+
+/** The flood in a child process of its own, so that it never delays the caller's master simulator. */
+export function spawnFloodSender(options: FloodOptions): FloodSender {
+  const proc = Bun.spawn([process.execPath, new URL("./flood.ts", import.meta.url).pathname, "--sender", JSON.stringify(options)], {
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  const out = new Response(proc.stdout).text();
+  return {
+    proc,
+    running: () => proc.exitCode === null,
+    result: async () => JSON.parse((await out).trim().split("\n").at(-1) ?? "{}") as FloodResult,
+  };
+}
+
 async function senderMain(json: string) {
   const flood = await startFlood(JSON.parse(json) as FloodOptions);
   process.on("SIGTERM", () => flood.stop());
@@ -236,23 +258,14 @@ async function benchMain() {
   const ticksStart = cpuTicks(pid);
   const wallStart = performance.now();
 
-  const sender = Bun.spawn(
-    [
-      process.execPath,
-      import.meta.path,
-      "--sender",
-      JSON.stringify({
-        target: "127.0.0.1",
-        eventPort: daemon.ports.event,
-        generalPort: daemon.ports.general,
-        sources,
-        ratePerSecond: rate,
-        durationMs: seconds * 1000,
-      }),
-    ],
-    { stdout: "pipe", stderr: "inherit" },
-  );
-  const senderOut = new Response(sender.stdout).text();
+  const sender = spawnFloodSender({
+    target: "127.0.0.1",
+    eventPort: daemon.ports.event,
+    generalPort: daemon.ports.general,
+    sources,
+    ratePerSecond: rate,
+    durationMs: seconds * 1000,
+  });
 
   let samples = 0;
   let notPublished = 0;
@@ -261,7 +274,7 @@ async function benchMain() {
   let staleMax = 0n;
   let maxThreads = statusField(pid, "Threads");
   let maxRss = rssStart;
-  while (sender.exitCode === null) {
+  while (sender.running()) {
     await Bun.sleep(1000);
     if (daemon.proc.exitCode !== null) break;
     const r = await readShm(daemon.shmName, 5);
@@ -276,7 +289,7 @@ async function benchMain() {
     maxThreads = Math.max(maxThreads, statusField(pid, "Threads"));
     maxRss = Math.max(maxRss, statusField(pid, "VmRSS"));
   }
-  const flood = JSON.parse((await senderOut).trim().split("\n").at(-1) ?? "{}") as FloodResult;
+  const flood = await sender.result();
   const wall = (performance.now() - wallStart) / 1000;
   const cpu = (cpuTicks(pid) - ticksStart) / 100 / wall;
   const dropsEnd = udpDrops([daemon.ports.event, daemon.ports.general]);

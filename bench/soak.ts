@@ -194,26 +194,18 @@ function pureMain(hours: number) {
 
 async function daemonMain(seconds: number, floodRate: number) {
   const { readShm, offsetError } = await import("../test/e2e/support.ts");
-  const { cpuTicks, statusField, startDaemonWithMaster } = await import("./flood.ts");
+  const { cpuTicks, spawnFloodSender, statusField, startDaemonWithMaster } = await import("./flood.ts");
   const { daemon, master, MASTER_ID, MASTER_OFFSET } = await startDaemonWithMaster();
   const pid = daemon.proc.pid;
   await Bun.sleep(3000);
-  const sender = Bun.spawn(
-    [
-      process.execPath,
-      new URL("./flood.ts", import.meta.url).pathname,
-      "--sender",
-      JSON.stringify({
-        target: "127.0.0.1",
-        eventPort: daemon.ports.event,
-        generalPort: daemon.ports.general,
-        sources: 100,
-        ratePerSecond: floodRate,
-        durationMs: seconds * 1000,
-      }),
-    ],
-    { stdout: "pipe", stderr: "inherit" },
-  );
+  const sender = spawnFloodSender({
+    target: "127.0.0.1",
+    eventPort: daemon.ports.event,
+    generalPort: daemon.ports.general,
+    sources: 100,
+    ratePerSecond: floodRate,
+    durationMs: seconds * 1000,
+  });
   const rss: number[] = [];
   let published = 0;
   let samples = 0;
@@ -232,7 +224,7 @@ async function daemonMain(seconds: number, floodRate: number) {
     maxThreads = Math.max(maxThreads, statusField(pid, "Threads"));
     await Bun.sleep(10_000);
   }
-  const flood = JSON.parse((await new Response(sender.stdout).text()).trim().split("\n").at(-1) ?? "{}") as { sent: number };
+  const flood = await sender.result();
   const cpu = (cpuTicks(pid) - ticks0) / 100 / ((performance.now() - wall0) / 1000);
   const rssEnd = statusField(pid, "VmRSS");
   const newLines = daemon
@@ -268,6 +260,7 @@ async function shellMain(seconds: number, floodRate: number) {
   const { startPtpMaster } = await import("../test/support/ptp-master.ts");
   const { readShm, sendControl } = await import("../test/e2e/support.ts");
   const { realtimeNs } = await import("../src/time/clocks.ts");
+  const { spawnFloodSender } = await import("./flood.ts");
   const MASTER_ID = 0x00aa_bbff_fecc_dd01n;
   const ports = randomPorts();
   const shmName = uniqueShmName("soak-shell");
@@ -299,22 +292,14 @@ async function shellMain(seconds: number, floodRate: number) {
   });
   await sendControl("T 127.0.0.2\0", ports.control);
   await Bun.sleep(3000);
-  const sender = Bun.spawn(
-    [
-      process.execPath,
-      new URL("./flood.ts", import.meta.url).pathname,
-      "--sender",
-      JSON.stringify({
-        target: "127.0.0.1",
-        eventPort: ports.event,
-        generalPort: ports.general,
-        sources: 100,
-        ratePerSecond: floodRate,
-        durationMs: seconds * 1000,
-      }),
-    ],
-    { stdout: "pipe", stderr: "inherit" },
-  );
+  const sender = spawnFloodSender({
+    target: "127.0.0.1",
+    eventPort: ports.event,
+    generalPort: ports.general,
+    sources: 100,
+    ratePerSecond: floodRate,
+    durationMs: seconds * 1000,
+  });
   const heaps: number[] = [];
   const started = performance.now();
   let published = 0;
@@ -326,7 +311,7 @@ async function shellMain(seconds: number, floodRate: number) {
     if (BigInt(r.clock_id) === MASTER_ID) published++;
     await Bun.sleep(30_000);
   }
-  await sender.exited;
+  await sender.result();
   const end = heap();
   const stats = daemon.stats();
   master.stop();
