@@ -21,15 +21,17 @@
 //   - chrony's regression over selected samples is least squares: unbiased only if the noise
 //     is symmetric, which one-way delay is not (it finds the mean delay, not the minimum).
 //
-// The fit. The window holds the samples of the last windowNs (20 s, the middle of the 10–30 s
-// range: the hull rests on the least-delayed Syncs of a Wi-Fi path, and a rate changing with
-// temperature, 1 ppm a minute being fast, bends the true curve by under 1 µs in it).
+// The fit. The window holds the samples of the last windowNs (30 s, the top of the 10–30 s
+// range: over 21 seeded runs of a Wi-Fi-like path the worst median error above the path
+// minimum was 40 µs with 20 s and 22 µs with 30 s, and a rate changing with temperature, 1 ppm
+// a minute being fast, still bends the true curve by under 2 µs in it).
 //   - The rate is the slope of the hull's chord between a quarter and three quarters of the
 //     window (a long baseline; the hull edge over the mean time, the programme's own optimum,
-//     can be short and its slope noisy), averaged over the samples of about rateMemoryNs
-//     (30 s), each slope weighed by its precision: the path's delay spread over (samples ×
+//     can be short and its slope noisy), computed every half second (every sample while the
+//     window is small) and averaged over about rateMemoryNs (30 s), each slope weighed by its
+//     precision: the path's delay spread over (samples ×
 //     span), squared (slopeErrorFactor). A new timeline starts from 0 ppm with the weight of
-//     startRateUncertaintyPpm (50 ppm), so the first seconds of a Wi-Fi path, whose slopes are
+//     startRateUncertaintyPpm (100 ppm), so the first seconds of a Wi-Fi path, whose slopes are
 //     off by hundreds of ppm, barely move it while a wire's are believed at once. The rate is
 //     kept within ±maxRatePpm. Samples more than stepNs below the fit are left out of the hull that
 //     gives the slope: at an end of the window a delayed sample is a vertex all the same.
@@ -72,7 +74,9 @@
 //     if the rise they show is over stepNs, else ROSE (the fit was low). Not confirmed, the
 //     first joins the window if within stepNs (a good sample) and is dropped if not.
 //   - while the window spans less than warmupNs (its first 2 s), a sample more than stepNs
-//     above starts the timeline again from it at once: the earlier samples were simply late.
+//     above starts the timeline again from it at once: the earlier samples were simply late;
+//     and until it spans settleNs (10 s) a sample up to stepNs above is part of the fit (no
+//     rise is pending: a fit still finding its rate needs exactly those samples).
 // A new timeline also starts when local time goes back by more than reorderNs (CLOCK_REALTIME
 // stepped). The caller starts from TRACKING_IDLE on a new grandmaster or a play-begin restart;
 // the mastership start time is the caller's and no restart here changes it.
@@ -105,7 +109,7 @@ export type GapPolicy = "continue" | "restart";
 export interface TrackingRules {
   /** ns. The window: samples this much older than the newest one in it leave it. */
   windowNs: bigint;
-  /** samples. The window's size limit (memory bound; at 8 Hz a 20 s window holds 160). */
+  /** samples. The window's size limit (memory bound; at 8 Hz a 30 s window holds 240). */
   maxWindowSamples: number;
   /** ppm. The fitted rate is kept within ± this. */
   maxRatePpm: number;
@@ -113,6 +117,8 @@ export interface TrackingRules {
   stepNs: bigint;
   /** ns. While the window spans less than this, a sample stepNs above the fit starts it again. */
   warmupNs: bigint;
+  /** ns. Until the window spans this, a sample up to stepNs above the fit is part of it (no rise is pending). */
+  settleNs: bigint;
   /** samples. This many samples more than riseSupportNs above the fit confirm a rise … */
   stepUpSamples: number;
   /** ns. … (a sample after a step up is above the old fit by the step less its own delay) … */
@@ -154,11 +160,12 @@ export interface TrackingRules {
 }
 
 export const DEFAULT_TRACKING_RULES: TrackingRules = {
-  windowNs: 20n * NS_PER_SECOND,
+  windowNs: 30n * NS_PER_SECOND,
   maxWindowSamples: 256,
   maxRatePpm: 500,
   stepNs: NS_PER_MS,
   warmupNs: 2n * NS_PER_SECOND,
+  settleNs: 10n * NS_PER_SECOND,
   stepUpSamples: 3,
   riseSupportNs: 250n * NS_PER_US,
   stepUpWithinNs: 2n * NS_PER_SECOND,
@@ -172,7 +179,7 @@ export const DEFAULT_TRACKING_RULES: TrackingRules = {
   gapPolicy: "continue",
   gapRateWanderPpm: 5,
   rateMemoryNs: 30n * NS_PER_SECOND,
-  startRateUncertaintyPpm: 50,
+  startRateUncertaintyPpm: 100,
   startJitterNs: NS_PER_MS,
   slopeErrorFactor: 4,
   rebaseAfterNs: 60n * NS_PER_SECOND,
@@ -212,8 +219,9 @@ export interface TrackingTimeline {
   /** The rate's evidence: Σ weight·slope and Σ weight of the window slopes seen, fading with age. */
   readonly rateSum: number;
   readonly rateWeight: number;
-  /** x at which the rate evidence was last updated. */
+  /** x at which the rate evidence was last updated, and samples that will count in the next update. */
   readonly rateUpdatedX: number;
+  readonly ratePending: number;
   /** The path's delay spread (jitterScale), ns, and the x after which it is measured again. */
   readonly jitterNs: number;
   readonly jitterDueX: number;
@@ -297,6 +305,7 @@ interface Numeric {
   maxRate: number;
   stepNs: number;
   warmupNs: number;
+  settleNs: number;
   stepUpWithinNs: number;
   riseSupportNs: number;
   stepDownMinNs: number;
@@ -328,6 +337,7 @@ function toNumeric(rules: TrackingRules): Numeric {
     maxRate: rules.maxRatePpm * 1e-6,
     stepNs: Number(rules.stepNs),
     warmupNs: Number(rules.warmupNs),
+    settleNs: Number(rules.settleNs),
     stepUpWithinNs: Number(rules.stepUpWithinNs),
     riseSupportNs: Number(rules.riseSupportNs),
     stepDownMinNs: Number(rules.stepDownMinNs),
@@ -474,6 +484,7 @@ function buildTimeline(
     rateSum: evidence.sum,
     rateWeight: evidence.weight,
     rateUpdatedX: newestX,
+    ratePending: 0,
     jitterNs: n.startJitterNs,
     jitterDueX: newestX,
     newestX,
@@ -649,6 +660,9 @@ function acrossGap(t: TrackingTimeline, x: number): TrackingTimeline {
   };
 }
 
+/** ns. With a full window, the rate's slope is computed at most this often (it changes slowly; the hull costs). */
+const RATE_EVERY_NS = 0.5e9;
+
 type ArrivalClass = "inlier" | "held" | "high" | "low";
 
 const OUTCOME_OF_CLASS: Record<ArrivalClass, TrackingOutcome> = {
@@ -686,7 +700,10 @@ export function trackOffset(state: TrackingState, sample: TrackingSample, rules:
   let kind: ArrivalClass;
   const warmingUp = windowSpan(old.window) < n.warmupNs;
   if (warmingUp && r > n.stepNs) return step(startFrom(sample, evidenceOf(old), old.pairedSeen, n), "ROSE_AT_START", 0);
-  if (!warmingUp && r > n.riseSupportNs) kind = "high";
+  // Until the window spans settleNs a rise of up to stepNs is part of the fit: the fit is still
+  // finding its level and rate, and better samples arriving above it are what it needs.
+  const settled = windowSpan(old.window) >= n.settleNs;
+  if (!warmingUp && (r > n.stepNs || (settled && r > n.riseSupportNs))) kind = "high";
   else if (r < -n.stepNs) kind = "low";
   else kind = old.highSinceX !== null && r > 0 ? "held" : "inlier";
 
@@ -769,14 +786,17 @@ export function trackOffset(state: TrackingState, sample: TrackingSample, rules:
     // Only a sample within stepNs of the fit updates the rate: while samples are delayed far
     // below it (a burst, or a step down not yet confirmed), the hull's right part follows them
     // down and its slope says nothing about the clocks.
-    const updatesRate = kind === "inlier";
-    let { rateSum, rateWeight, rateUpdatedX, rate, jitterNs, jitterDueX } = t;
-    // The rate: the window's slope now, weighed by its precision, averaged with the earlier
-    // ones, which fade over rateMemoryNs of sample time (a silence counts as at most 1 s). Each
-    // sample's slope counts 1/n: consecutive windows share all but one sample.
+    let { rateSum, rateWeight, rateUpdatedX, rate, jitterNs, jitterDueX, ratePending } = t;
+    if (kind === "inlier") ratePending++;
+    // The rate: the window's slope, weighed by its precision, averaged with the earlier ones,
+    // which fade over rateMemoryNs of sample time (a silence counts as at most 1 s). Each sample
+    // within stepNs of the fit adds its window's slope with 1/n of the weight (consecutive
+    // windows share all but one sample); the slope is computed for every such sample while the
+    // window holds fewer than 32, then at most every RATE_EVERY_NS for those since the last.
     // The slope from the points that were not delayed: a delayed point at an end of the window
     // is a vertex of the hull all the same, and would bend its chord.
-    const slope = updatesRate ? hullSlope(upperHull(t.window.some((q) => q.delayed) ? t.window.filter((q) => !q.delayed) : t.window)) : null;
+    const due = kind === "inlier" && (t.window.length < 32 || p.x - rateUpdatedX >= RATE_EVERY_NS);
+    const slope = due ? hullSlope(upperHull(t.window.some((q) => q.delayed) ? t.window.filter((q) => !q.delayed) : t.window)) : null;
     if (slope !== null) {
       const count = t.window.length;
       const span = windowSpan(t.window);
@@ -786,15 +806,16 @@ export function trackOffset(state: TrackingState, sample: TrackingSample, rules:
         jitterDueX = p.x + 1e9;
       }
       const sigma = (rules.slopeErrorFactor * jitterNs) / (count * span);
-      const w = 1 / (sigma * sigma * count);
+      const w = ratePending / (sigma * sigma * count);
       const decay = Math.exp(-Math.min(p.x - rateUpdatedX, 1e9) / n.rateMemoryNs);
       rateSum = rateSum * decay + w * clamp(slope, n.maxRate);
       rateWeight = rateWeight * decay + w;
       rateUpdatedX = Math.max(rateUpdatedX, p.x);
+      ratePending = 0;
       rate = rateOf({ sum: rateSum, weight: rateWeight }, n);
     }
     // The level from every point: delayed ones never hold it up unless nothing better is left.
-    t = rebase({ ...t, rateSum, rateWeight, rateUpdatedX, rate, jitterNs, jitterDueX, level: supportLevel(t.window, rate) }, n);
+    t = rebase({ ...t, rateSum, rateWeight, rateUpdatedX, ratePending, rate, jitterNs, jitterDueX, level: supportLevel(t.window, rate) }, n);
   }
   return step(t, outcome, t.newestX);
 }

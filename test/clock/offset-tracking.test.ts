@@ -492,7 +492,7 @@ describe("the samples it is given", () => {
       maxRecent = Math.max(maxRecent, state.timeline!.recent.length);
     }
     expect(maxWindow).toBeLessThanOrEqual(DEFAULT_TRACKING_RULES.maxWindowSamples);
-    expect(maxWindow).toBeGreaterThan(150); // 20 s at 8 Hz
+    expect(maxWindow).toBeGreaterThan(230); // 30 s at 8 Hz
     expect(maxRecent).toBeLessThanOrEqual(DEFAULT_TRACKING_RULES.recentSamples);
   });
 });

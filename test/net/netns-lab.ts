@@ -67,12 +67,17 @@ export function findPtp4l(): { path: string } | { reason: string } {
   return { reason: `ptp4l is not installed and \`apt-get install linuxptp\` failed: ${install.stderr.toString().trim().split("\n").at(-1)}` };
 }
 
-/** Deletes lab namespaces whose creating process is gone (a run killed before its cleanup). */
-function sweepStaleNamespaces(): void {
+/**
+ * Deletes lab namespaces whose creating process is gone (a run killed before its cleanup):
+ * those named with this prefix only, so labs made with another prefix are never touched.
+ */
+function sweepStaleNamespaces(prefix: string): void {
   const list = run(["ip", "netns", "list"]);
+  // The prefix is letters, digits and "-" (create() checks): nothing to escape.
+  const pattern = new RegExp(`^${prefix}[msf]-(\\d+)-[0-9a-z]+$`);
   for (const line of list.out.split("\n")) {
     const name = line.split(" ")[0] ?? "";
-    const match = /^nqptp-[msf]-(\d+)-[0-9a-z]+$/.exec(name);
+    const match = pattern.exec(name);
     if (!match) continue;
     const pid = Number(match[1]);
     if (pid === process.pid) continue;
@@ -110,20 +115,26 @@ export class PtpLab {
   private cleaned = false;
   private readonly onExit = () => this.cleanupNow();
 
-  private constructor(id: string, subnet: number, floodSenders: number) {
-    this.masterNs = `${PREFIX}m-${id}`;
-    this.slaveNs = `${PREFIX}s-${id}`;
-    this.floodNs = floodSenders > 0 ? `${PREFIX}f-${id}` : null;
+  private constructor(id: string, subnet: number, floodSenders: number, prefix: string) {
+    this.masterNs = `${prefix}m-${id}`;
+    this.slaveNs = `${prefix}s-${id}`;
+    this.floodNs = floodSenders > 0 ? `${prefix}f-${id}` : null;
     this.masterAddress = `10.77.${subnet}.1`;
     this.slaveAddress = `10.77.${subnet}.2`;
     this.floodAddresses = Array.from({ length: floodSenders }, (_, i) => `10.78.${subnet}.${10 + i}`);
   }
 
-  /** Builds the namespaces and links. `floodSenders` > 0 adds the flood namespace with that many addresses. */
-  static create(options: { floodSenders?: number } = {}): PtpLab {
-    sweepStaleNamespaces();
+  /**
+   * Builds the namespaces and links. `floodSenders` > 0 adds the flood namespace with that many
+   * addresses. `prefix` (default "nqptp-") begins every namespace name, so that labs of
+   * different users of one machine can be told apart.
+   */
+  static create(options: { floodSenders?: number; prefix?: string } = {}): PtpLab {
+    const prefix = options.prefix ?? PREFIX;
+    if (!/^[a-z0-9-]{1,20}$/.test(prefix)) throw new Error(`lab namespace prefix ${JSON.stringify(prefix)}: use 1–20 of a-z, 0-9, -`);
+    sweepStaleNamespaces(prefix);
     const id = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-    const lab = new PtpLab(id, 1 + Math.floor(Math.random() * 250), options.floodSenders ?? 0);
+    const lab = new PtpLab(id, 1 + Math.floor(Math.random() * 250), options.floodSenders ?? 0, prefix);
     process.on("exit", lab.onExit);
     try {
       lab.build();
@@ -300,6 +311,11 @@ export class TrueOffset {
   }
 }
 
+/** What collectSamples compares with: the true offset (ns, signed) at a local time. */
+export interface OffsetTruth {
+  at(localTimeNs: bigint): bigint;
+}
+
 export interface PublishedSample {
   /** When the bench saw it (ms since the sampling started). */
   seenAtMs: number;
@@ -326,7 +342,7 @@ export async function collectSamples(options: {
   version: number;
   durationMs: number;
   intervalMs: number;
-  trueOffset: TrueOffset;
+  trueOffset: OffsetTruth;
   /** Stop early once this returns true. */
   enough?: (samples: PublishedSample[]) => boolean;
 }): Promise<PublishedSample[]> {
