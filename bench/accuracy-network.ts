@@ -132,7 +132,14 @@ async function masterSimulator(config: MasterConfig): Promise<void> {
     for (const s of sockets) send(s.general, bytes, s.target.generalPort, s.target.address);
   };
   const sync = (sequenceId: number) =>
-    encodeSync({ ...common, flagField: FLAG_TWO_STEP, sequenceId, logMessageInterval: -3, correctionField: SYNC_CORRECTION_NS << 16n, originTimestamp: toTimestamp(0n) });
+    encodeSync({
+      ...common,
+      flagField: FLAG_TWO_STEP,
+      sequenceId,
+      logMessageInterval: -3,
+      correctionField: SYNC_CORRECTION_NS << 16n,
+      originTimestamp: toTimestamp(0n),
+    });
   const followUp = (sequenceId: number, departureMasterNs: bigint) =>
     encodeFollowUp({
       ...common,
@@ -222,7 +229,17 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { seconds: 60, drifts: [-50, -20, 0, 20, 50], paths: ["wire", "wifi"], filters: ["classic", "tracking"], steadyAfterS: 20, seed: 1, binary: "", prefix: "nqptp-", offline: false };
+  const o: Options = {
+    seconds: 60,
+    drifts: [-50, -20, 0, 20, 50],
+    paths: ["wire", "wifi"],
+    filters: ["classic", "tracking"],
+    steadyAfterS: 20,
+    seed: 1,
+    binary: "",
+    prefix: "nqptp-",
+    offline: false,
+  };
   const list = (v: string) => v.split(",").filter((x) => x !== "");
   const number = (name: string, v: string) => {
     const n = Number(v);
@@ -321,7 +338,13 @@ async function runOnce(o: Options, binary: string, reader: string, pathName: str
       } catch (error) {
         throw new Error(`the daemon for filter "${filter}" did not start (${binary} ${args.join(" ")}): ${(error as Error).message}`);
       }
-      daemons.push({ filter, shmName, control: base + 2, target: { address: lab.slaveAddress, eventPort: base, generalPort: base + 1 }, process: process_ });
+      daemons.push({
+        filter,
+        shmName,
+        control: base + 2,
+        target: { address: lab.slaveAddress, eventPort: base, generalPort: base + 1 },
+        process: process_,
+      });
     }
     const probeProcess = lab.spawn(lab.slaveNs, [BUN, import.meta.path, "--probe", lab.slaveAddress, String(PROBE_PORT)]);
     const probeSays = await probeProcess.waitFor(/probe ready|probe: no kernel stamps[^\n]*/, 10_000);
@@ -345,7 +368,9 @@ async function runOnce(o: Options, binary: string, reader: string, pathName: str
     const master = lab.spawn(lab.masterNs, [BUN, import.meta.path, "--master", JSON.stringify(config)]);
     const truth = { at: (localTimeNs: bigint) => offset0 + BigInt(Math.round(ppm * 1e-6 * Number(localTimeNs - t0))) };
     const collected = await Promise.all(
-      daemons.map((d) => collectSamples({ lab, reader, shmName: d.shmName, version: 10, durationMs: o.seconds * 1000, intervalMs: 10, trueOffset: truth })),
+      daemons.map((d) =>
+        collectSamples({ lab, reader, shmName: d.shmName, version: 10, durationMs: o.seconds * 1000, intervalMs: 10, trueOffset: truth }),
+      ),
     );
     // One-way delays, Sync by Sync, from the simulator's departures and the probe's arrivals.
     const departures = new Map<number, bigint>();
@@ -373,7 +398,11 @@ async function runOnce(o: Options, binary: string, reader: string, pathName: str
       const masterNs = departure + offset0 + BigInt(Math.round(ppm * 1e-6 * Number(departure - t0)));
       const step = trackOffset(state, { localTimeNs: a.rxNs, offsetNs: BigInt.asUintN(64, masterNs - a.rxNs) });
       state = step.state;
-      if (step.estimate) offline.push({ localTimeNs: step.estimate.localTimeNs, errorNs: BigInt.asIntN(64, step.estimate.offsetNs) - truth.at(step.estimate.localTimeNs) });
+      if (step.estimate)
+        offline.push({
+          localTimeNs: step.estimate.localTimeNs,
+          errorNs: BigInt.asIntN(64, step.estimate.offsetNs) - truth.at(step.estimate.localTimeNs),
+        });
     }
     if (o.offline) results.push(analyse("estimator alone, probe stamps", offline, pathMinNs, o.steadyAfterS));
     return { results, pathMinUs: pathMinNs / 1000, pathMedianUs: quantile(delays, 0.5) / 1000, syncs: delays.length };
