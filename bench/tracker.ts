@@ -1,5 +1,6 @@
-// Cost of the clock tracker per datagram: a hostile flood from 5000 addresses, and a full
-// table of 32 senders each sending Sync/Follow_Up. Run: bun bench/tracker.ts
+// Cost of the clock tracker per datagram: a hostile flood from 5000 addresses, a full table of 32
+// senders each sending Sync/Follow_Up, and one followed master's Follow_Up through the whole
+// reducer (interface 10) with each offset filter. Run: bun bench/tracker.ts
 import { createTracker, reduce, type TrackerEvent } from "../src/clock/tracker.ts";
 import { OUR_CLOCK_ID, S, US, announce, followUp, prng, sync } from "../test/clock/helpers.ts";
 
@@ -42,9 +43,39 @@ function fullTable(): number {
   return ((performance.now() - started) * 1000) / N;
 }
 
+/** CPU per Follow_Up of the followed clock (the reduce of the Follow_Up alone, which runs the filter), interface 10. */
+function followed(offsetFilter: "classic" | "tracking"): number {
+  const random = prng(7);
+  let state = createTracker({ ourClockIdentity: OUR_CLOCK_ID, interfaceVersion: 10, offsetFilter });
+  state = reduce(state, { kind: "follow", address: "10.0.0.1" }, T0).state;
+  state = reduce(state, { kind: "play-begin" }, T0).state;
+  state = reduce(state, { kind: "ptp", source: "10.0.0.1", message: announce(1n, 0), receivedAtNs: T0 }, T0).state;
+  const rounds = N / 4;
+  const events: { event: TrackerEvent; nowNs: bigint }[] = [];
+  let now = T0;
+  for (let i = 0; i < rounds; i++) {
+    now += 125_000n * US;
+    const delay = BigInt(Math.floor(40_000 - Math.log(1 - random()) * 3_000));
+    const origin = now - delay + 500n * S + BigInt(Math.round(Number(now - T0) * 20e-6)); // 20 ppm
+    events.push({ event: { kind: "ptp", source: "10.0.0.1", message: sync(1n, i & 0xffff), receivedAtNs: now }, nowNs: now });
+    events.push({ event: { kind: "ptp", source: "10.0.0.1", message: followUp(1n, i & 0xffff, origin), receivedAtNs: now + US }, nowNs: now + US });
+  }
+  let followUpNs = 0;
+  for (const { event, nowNs } of events) {
+    const isFollowUp = event.kind === "ptp" && event.message.kind === "follow-up";
+    const started = isFollowUp ? Bun.nanoseconds() : 0;
+    state = reduce(state, event, nowNs).state;
+    if (isFollowUp) followUpNs += Bun.nanoseconds() - started;
+  }
+  return followUpNs / 1000 / rounds;
+}
+
 const floodUs = Math.min(flood(), flood(), flood());
 const tableUs = Math.min(fullTable(), fullTable(), fullTable());
 console.log(
   `tracker: flood ${floodUs.toFixed(2)} µs/datagram (${(1e6 / floodUs / 1000).toFixed(0)}k/s on one core), ` +
     `32 senders Sync/Follow_Up ${tableUs.toFixed(2)} µs/datagram`,
 );
+const classicUs = Math.min(followed("classic"), followed("classic"), followed("classic"));
+const trackingUs = Math.min(followed("tracking"), followed("tracking"), followed("tracking"));
+console.log(`tracker: a followed clock (interface 10), per Follow_Up: classic ${classicUs.toFixed(2)} µs, tracking ${trackingUs.toFixed(2)} µs`);
