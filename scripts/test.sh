@@ -64,8 +64,8 @@ set -e
 # ---- coverage of src/: the total over every file the tests load in-process ----------------------
 # (The end-to-end tests run the compiled binary, whose lines do not count.) The floor applies to a
 # whole run only; a run of chosen test files just prints its figure.
-COVERAGE_FLOOR_LINES=93.5
-COVERAGE_FLOOR_FUNCTIONS=91.5
+COVERAGE_FLOOR_LINES=92.5
+COVERAGE_FLOOR_FUNCTIONS=90.5
 if [ -s "$coverage/lcov.info" ]; then
   below=0
   summary=$(awk -F: -v floor_lines="$COVERAGE_FLOOR_LINES" -v floor_functions="$COVERAGE_FLOOR_FUNCTIONS" '
