@@ -40,6 +40,7 @@
 // --offline-estimator adds a row per run for the tracking estimator alone, fed afterwards with
 // the probe's samples of the same Syncs (same path, same kernel stamps, no daemon around it).
 
+import { rmSync } from "node:fs";
 import { TRACKING_IDLE, trackOffset, type TrackingState } from "../src/clock/offset-tracking.ts";
 import { decode } from "../src/ptp/decode.ts";
 import { encodeAnnounce, encodeFollowUp, encodeSync } from "../src/ptp/encode.ts";
@@ -434,6 +435,8 @@ async function runOnce(o: Options, binary: string, reader: string, pathName: str
     };
   } finally {
     await lab.cleanup();
+    // A daemon that did not stop within cleanup's 2 s was killed and could not remove its region.
+    for (let i = 0; i < o.filters.length; i++) rmSync(`/dev/shm/nqptp-accnet-${process.pid}-${i}`, { force: true });
   }
 }
 

@@ -86,7 +86,7 @@
 // the rate's possible drift over the gap (gapRateWanderPpm × gap) is below the path's delay
 // spread; beyond that the level is measured again from the new sample (REMEASURED_AFTER_GAP).
 // "restart" starts from nothing. Measured in test/clock/offset-tracking.test.ts: on a wire
-// both are within a µs of each other; on a Wi-Fi-like path continuing is 2–4 times more
+// both are within a µs of each other; on a Wi-Fi-like path continuing is 1.5–3 times more
 // accurate over the 10 s after gaps of 15 s to 10 min.
 //
 // Unpaired samples (a Follow_Up used without its Sync, syfu.ts) are late by the sender's
