@@ -8,6 +8,7 @@
 // link: that is a region we left behind when we crashed.
 
 import { lstatSync } from "node:fs";
+import { checkShmName } from "./name.ts";
 import { EEXIST, EINVAL, ELOOP, ENOENT, SysError } from "../sys/errors.ts";
 import { O_CLOEXEC, O_CREAT, O_EXCL, O_RDWR, PROT_READ, PROT_WRITE, MAP_SHARED, S_IFMT, S_IFREG, oNoFollow, type Arch } from "../sys/linux.ts";
 import { close, fchmod, fstat, ftruncate, geteuid, mmap, munmap, posixFallocate, shmOpen, shmUnlink, tryLockExclusive } from "../sys/posix.ts";
@@ -30,13 +31,11 @@ export interface MappedRegion {
   reusedStale: boolean;
 }
 
-/** "/" then 1 to 254 bytes, none of them "/" or NUL (NAME_MAX is 255 for the file in /dev/shm). */
-export function checkShmName(name: string): void {
-  const valid = /^\/[^/\0]+$/.test(name) && Buffer.byteLength(name) <= 255;
-  if (!valid) {
-    throw new SysError("shm_open", EINVAL, {
-      message: `invalid shared-memory name ${JSON.stringify(name)}: it must be "/" followed by 1 to 254 characters, none of them "/"`,
-    });
+/** The one name rule (shm/name.ts), as the error shm_open would give. */
+function requireValidName(name: string): void {
+  const reason = checkShmName(name);
+  if (reason !== null) {
+    throw new SysError("shm_open", EINVAL, { message: `invalid shared-memory name ${JSON.stringify(name)}: it ${reason}` });
   }
 }
 
@@ -84,7 +83,7 @@ function openOwnStaleRegion(name: string, path: string, arch: Arch): number | nu
  * initialised: the caller zeroes and fills them.
  */
 export function createRegion(name: string, size: number, mode: number, arch: Arch): MappedRegion {
-  checkShmName(name);
+  requireValidName(name);
   const path = SHM_DIRECTORY + name;
   let fd: number | null = null;
   let created = false;
