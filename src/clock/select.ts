@@ -13,7 +13,7 @@ import type { MasterState, SelectionState } from "./state.ts";
 import type { RecordUpdate } from "./table.ts";
 import { setTimingPeers } from "./table.ts";
 
-export const NO_SELECTION: SelectionState = { master: null, published: null };
+export const NO_SELECTION: SelectionState = { master: null };
 
 /** "T ip…": replaces the timing peer list ([] clears it), then runs the BMC. */
 export function onTimingPeers(d: Draft, addresses: readonly string[]): void {
@@ -61,9 +61,10 @@ function filterOf(d: Draft): MasterFilter {
   return d.config.masterFilter;
 }
 
-function publishedOf(master: MasterState): PublishedMaster | null {
-  const e = master.estimate;
-  if (e === null) return null;
+/** What the region holds for `master`: its estimate, or zeros (null) without a master or an estimate. */
+export function publishedRecord(master: MasterState | null): PublishedMaster | null {
+  const e = master?.estimate ?? null;
+  if (master === null || e === null) return null;
   return {
     clockId: master.clockId,
     ip: master.ip,
@@ -75,9 +76,9 @@ function publishedOf(master: MasterState): PublishedMaster | null {
 
 /** Publishes `master` to the one region unless it holds exactly that already. */
 function publish(d: Draft, master: MasterState | null): void {
-  const record = master === null ? null : publishedOf(master);
-  const before = d.selection!.published;
-  d.selection = { master, published: record };
+  const record = publishedRecord(master);
+  const before = publishedRecord(d.selection!.master);
+  d.selection = { master };
   if (!samePublishedMaster(before, record)) d.publish(d.config.mainClient, record);
 }
 

@@ -4,6 +4,7 @@
 
 import type { PublishedMaster } from "./effects.ts";
 import type { FollowState } from "./follow.ts";
+import { publishedRecord } from "./select.ts";
 import type { ClientState, OverflowState, TrackerState } from "./state.ts";
 
 export interface RecordSnapshot {
@@ -107,7 +108,7 @@ export function snapshot(state: TrackerState, nowNs: bigint): TrackerSnapshot {
   return {
     records,
     peers: state.peers,
-    master: state.selection !== null ? state.selection.published : (mainClient?.published ?? null),
+    master: state.selection !== null ? publishedRecord(state.selection.master) : (mainClient?.published ?? null),
     overflow: state.overflow,
     follow: mainClient === null ? null : followSnapshot(mainClient.follow, nowNs),
     clients: clients.map((c) => ({ name: c.name, follow: followSnapshot(c.follow, nowNs), published: c.published })),

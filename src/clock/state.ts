@@ -62,11 +62,9 @@ export interface OverflowState {
   readonly dropped: number;
 }
 
-/** Interfaces 5, 6: the master the BMC chose, and what is published for it. */
+/** Interfaces 5, 6: the master the BMC chose (what its region holds is select.ts's publishedRecord). */
 export interface SelectionState {
   readonly master: MasterState | null;
-  /** The last record published (null: none, which is also the zeroed region at start). */
-  readonly published: PublishedMaster | null;
 }
 
 export interface MasterState {

@@ -47,7 +47,7 @@ describe("interface versions", () => {
     for (const v of [5, 6] as const) {
       const state = createTracker({ ourClockIdentity: 1n, interfaceVersion: v });
       expect(state.clients).toBeNull();
-      expect(state.selection).toEqual({ master: null, published: null });
+      expect(state.selection).toEqual({ master: null });
     }
     expect(() => createTracker({ ourClockIdentity: 1n, interfaceVersion: 7 as never })).toThrow("is not one of 5, 6, 8, 9, 10");
   });

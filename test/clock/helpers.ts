@@ -14,6 +14,7 @@ import type {
 import { FLAG_TWO_STEP } from "../../src/ptp/types.ts";
 import type { PublishedMaster, TrackerEffect } from "../../src/clock/effects.ts";
 import type { FollowState } from "../../src/clock/follow.ts";
+import { publishedRecord } from "../../src/clock/select.ts";
 import type { MasterState } from "../../src/clock/state.ts";
 import { createTracker, reduce, type TrackerEvent, type TrackerOptions, type TrackerState } from "../../src/clock/tracker.ts";
 
@@ -135,7 +136,7 @@ export class Scenario {
   /** What the main region holds (5, 6: the selected master's record; 8-10: the main client's). */
   get published(): PublishedMaster | null {
     const s = this.state;
-    return s.selection !== null ? s.selection.published : (s.clients?.get(s.config.mainClient)?.published ?? null);
+    return s.selection !== null ? publishedRecord(s.selection.master) : (s.clients?.get(s.config.mainClient)?.published ?? null);
   }
 
   /** Interfaces 5, 6: the master the BMC chose; null for 8-10. */

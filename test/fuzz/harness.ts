@@ -17,6 +17,7 @@
 //   - plain random bytes.
 
 import { reduce, createTracker, type TrackerEffect, type TrackerState } from "../../src/clock/tracker.ts";
+import { publishedRecord } from "../../src/clock/select.ts";
 import { dispatchControl } from "../../src/control/dispatch.ts";
 import { parseControlMessage, MAX_CONTROL_MESSAGE_BYTES } from "../../src/control/parse.ts";
 import { isInterfaceVersion, traitsOf, type InterfaceVersion } from "../../src/interface-version.ts";
@@ -535,7 +536,7 @@ export function runPtpFuzz(options: PtpFuzzOptions): PtpFuzzResult {
         }
       }
       // The published record is always a peer's (the state's own view, not just the effects).
-      const regions = s.selection !== null ? [s.selection.published] : [...s.clients!.values()].map((c) => c.published);
+      const regions = s.selection !== null ? [publishedRecord(s.selection.master)] : [...s.clients!.values()].map((c) => c.published);
       for (const published of regions) {
         if (published !== null && !peersOf(d).includes(published.ip)) {
           fail(i, `a region's published record is a non-peer (interface ${d.version})`, published.ip, bytes);
