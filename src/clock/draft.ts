@@ -21,6 +21,8 @@ export class Draft {
   selection: SelectionState | null;
   /** Interfaces 8-10: one entry per client (shm name); null for 5, 6. */
   clients: ReadonlyMap<string, ClientState> | null;
+  /** The clients as the event found them (to tell which ones it changed). */
+  readonly clientsBefore: ReadonlyMap<string, ClientState> | null;
   private ownsClients = false;
   /** Interfaces 8-10: the deadline the shell's one tick timer is set for; null when none is. */
   tickDueNs: bigint | null;
@@ -39,6 +41,7 @@ export class Draft {
     this.logLimits = state.logLimits;
     this.selection = state.selection;
     this.clients = state.clients;
+    this.clientsBefore = state.clients;
     this.tickDueNs = state.tickDueNs;
   }
 

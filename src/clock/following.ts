@@ -170,14 +170,19 @@ export function settle(d: Draft, timerFired: boolean): void {
   let deadline: bigint | null = null;
   for (const client of d.clients!.values()) {
     const follow = client.follow;
-    const master = followedMaster(follow, d.nowNs, filter);
     const published = client.published;
-    if (master === null && published !== null && follow.ip === published.ip && !isPublishable(follow, d.nowNs)) {
-      d.limitedLog("lapsed", "debug", clientLabel(d, client.name, `clock ${follow.ip} no longer active or valid: publishing zeros`));
-    }
-    if (!samePublishedMaster(published, master)) {
-      d.putClient({ ...client, published: master });
-      d.publish(client.name, master);
+    // A client this event did not change, still publishable, holds what it held: the same follow
+    // state gives the same record (most events are other senders' datagrams; skip rebuilding it).
+    const unchanged = d.clientsBefore?.get(client.name) === client && published !== null && isPublishable(follow, d.nowNs);
+    if (!unchanged) {
+      const master = followedMaster(follow, d.nowNs, filter);
+      if (master === null && published !== null && follow.ip === published.ip && !isPublishable(follow, d.nowNs)) {
+        d.limitedLog("lapsed", "debug", clientLabel(d, client.name, `clock ${follow.ip} no longer active or valid: publishing zeros`));
+      }
+      if (!samePublishedMaster(published, master)) {
+        d.putClient({ ...client, published: master });
+        d.publish(client.name, master);
+      }
     }
     const due = validityDeadline(follow, d.nowNs);
     if (due !== null && (deadline === null || due < deadline)) deadline = due;

@@ -55,7 +55,7 @@ export interface PublisherStats {
 
 export class Publisher {
   private readonly regions = new Map<string, Region>();
-  private readonly stats: PublisherStats = { written: 0, busy: 0, regions: 0, refused: 0 };
+  private readonly stats: Omit<PublisherStats, "regions"> = { written: 0, busy: 0, refused: 0 };
   private statusLine = "";
   private closed = false;
 
@@ -124,7 +124,6 @@ export class Publisher {
     const open = this.options.open ?? openShm;
     const writer = open({ name, version: this.options.interfaceVersion });
     this.regions.set(name, { name, writer, pending: undefined, retryTimer: null, busySince: null, ownerDeadSeen: 0, current: null });
-    this.stats.regions = this.regions.size;
     return writer;
   }
 
@@ -132,8 +131,11 @@ export class Publisher {
   publish(name: string, record: PublishedMaster | null): void {
     const region = this.regions.get(name);
     if (region === undefined || this.closed) return;
+    // The status line names who each region publishes: only a change of clock or address (or to
+    // or from zeros) changes it, not each new sample.
+    const before = region.current;
     region.current = record;
-    this.updateStatus();
+    if (before?.clockId !== record?.clockId || before?.ip !== record?.ip) this.updateStatus();
     this.write(region, record);
   }
 
@@ -203,7 +205,7 @@ export class Publisher {
   }
 
   counters(): PublisherStats {
-    return { ...this.stats };
+    return { ...this.stats, regions: this.regions.size };
   }
 
   /** Cancels retries, unmaps and removes every region. Idempotent. */
