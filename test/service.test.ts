@@ -11,7 +11,7 @@
 //   must start, publish a master, and exit cleanly on SIGTERM.
 // Skipped, with the reason in the title, where systemd-analyze or a C compiler is missing.
 
-import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +19,7 @@ import { monotonicRawNs, realtimeNs } from "../src/time/clocks.ts";
 import { compiledBinary, randomPorts, ROOT, uniqueShmName } from "./support/daemon.ts";
 import { startPtpMaster } from "./support/ptp-master.ts";
 import { sendControl, waitForShm } from "./e2e/support.ts";
+import { cleanupAfterEach } from "./support/cleanups.ts";
 
 setDefaultTimeout(60_000);
 
@@ -28,16 +29,7 @@ const CC = Bun.which("cc") ?? Bun.which("gcc");
 const noAnalyze = (t: string) => (ANALYZE ? t : `${t} (skipped: systemd-analyze not installed; Debian package "systemd")`);
 const MASTER_ID = 0x00aa_bbff_fecc_dd01n;
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    try {
-      await cleanup();
-    } catch (error) {
-      console.error(`cleanup: ${(error as Error).message}`);
-    }
-  }
-});
+const cleanups = cleanupAfterEach();
 
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "nqptp-service-"));

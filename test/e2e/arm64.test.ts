@@ -2,7 +2,7 @@
 // (pthread_mutex_t is 48 bytes there, 40 on x86_64): the daemon runs under qemu-user, and a shm
 // reader cross-compiled by gcc-aarch64-linux-gnu reads what it wrote. No Raspberry Pi needed.
 
-import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { layoutFor } from "../../src/shm/layouts.ts";
@@ -10,6 +10,7 @@ import { monotonicRawNs, realtimeNs } from "../../src/time/clocks.ts";
 import { compiledBinary, ROOT, startDaemon } from "../support/daemon.ts";
 import { startPtpMaster } from "../support/ptp-master.ts";
 import { offsetError, sendControl, type ShmRecord } from "./support.ts";
+import { cleanupAfterEach } from "../support/cleanups.ts";
 
 setDefaultTimeout(120_000);
 
@@ -48,10 +49,7 @@ async function readArm64(shmName: string, version: number): Promise<ShmRecord> {
   return JSON.parse(out.trim().split("\n").at(-1)!);
 }
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupAfterEach();
 
 describe.skipIf(missing.length > 0)("the arm64 build", () => {
   test("is an aarch64 ELF executable", async () => {

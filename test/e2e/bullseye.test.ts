@@ -17,7 +17,7 @@
 // Root only, with mmdebstrap and systemd-nspawn (scripts/test.sh installs them): skipped otherwise,
 // with the reason in the title.
 
-import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { monotonicRawNs, realtimeNs } from "../../src/time/clocks.ts";
 import { buildStaticCProgram } from "../support/c.ts";
@@ -25,6 +25,7 @@ import { bootContainer, containerSupport, debianRoot, sendUdpInside, type Contai
 import { compiledBinary, ROOT } from "../support/daemon.ts";
 import type { CollectedProcess } from "../support/process.ts";
 import { offsetError, type ShmRecord } from "./support.ts";
+import { cleanupAfterEach } from "../support/cleanups.ts";
 
 setDefaultTimeout(120_000);
 
@@ -57,16 +58,7 @@ afterAll(async () => {
   await box?.stop();
 });
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    try {
-      await cleanup();
-    } catch (error) {
-      console.error(`cleanup: ${(error as Error).message}`);
-    }
-  }
-});
+const cleanups = cleanupAfterEach();
 
 function container(): Container {
   if (!box) throw new Error("the container did not boot (see the beforeAll error)");

@@ -1,7 +1,7 @@
 // Several Shairport Sync instances on one host (spec section 11): one dist/nqptp, one region and
 // one followed clock per client name, read the way Shairport Sync 4.3+ reads them.
 
-import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chownSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { monotonicRawNs } from "../../src/time/clocks.ts";
 import { buildCReader } from "../support/c.ts";
@@ -9,6 +9,7 @@ import { compiledBinary, randomPorts, startDaemon, uniqueShmName, type RunningDa
 import { spawnCollecting } from "../support/process.ts";
 import { startPtpMaster } from "../support/ptp-master.ts";
 import { offsetError, readShm, sendControl, waitForShm, type ShmRecord } from "./support.ts";
+import { cleanupAfterEach } from "../support/cleanups.ts";
 
 setDefaultTimeout(60_000);
 
@@ -18,10 +19,7 @@ const GM_KITCHEN = 0x0cc0_00ff_fe00_0004n;
 const OFFSET_LIVING = 4_321_000_000_000n;
 const OFFSET_KITCHEN = 9_876_000_000_000n;
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupAfterEach();
 
 const isZero = (r: ShmRecord) => BigInt(r.clock_id) === 0n;
 const say = (d: RunningDaemon, text: string) => sendControl(`${text}\0`, d.ports.control);

@@ -1,21 +1,19 @@
 // The compiled daemon, end to end: a PTP master simulator sends real UDP to it, a C program
 // reads the shared memory the way a client does.
 
-import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, statSync } from "node:fs";
 import { monotonicRawNs, realtimeNs } from "../../src/time/clocks.ts";
 import { startPtpMaster, type PtpMaster } from "../support/ptp-master.ts";
 import { compiledBinary, startDaemon, type RunningDaemon } from "../support/daemon.ts";
 import { buildCReader } from "../support/c.ts";
 import { offsetError, readShm, sendControl, U64, waitForShm } from "./support.ts";
+import { cleanupAfterEach } from "../support/cleanups.ts";
 
 setDefaultTimeout(60_000);
 
 const MS = 1_000_000n;
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupAfterEach();
 
 async function daemon(options: Parameters<typeof startDaemon>[0] = {}): Promise<RunningDaemon> {
   const d = await startDaemon(options);

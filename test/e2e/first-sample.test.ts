@@ -6,22 +6,20 @@
 // off. The C reader polls the region every millisecond from before the first Sync is sent, as
 // Shairport Sync re-reads it at every use.
 
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import { monotonicRawNs } from "../../src/time/clocks.ts";
 import { buildCReader } from "../support/c.ts";
 import { startDaemon } from "../support/daemon.ts";
 import { startPtpMaster } from "../support/ptp-master.ts";
 import { spawnCollecting } from "../support/process.ts";
 import { sendControl } from "./support.ts";
+import { cleanupAfterEach } from "../support/cleanups.ts";
 
 setDefaultTimeout(60_000);
 
 const MS = 1_000_000n;
 const OFFSET = 4_321_000_000_000n;
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupAfterEach();
 
 test("interface 10, correction split between Sync and Follow_Up, Follow_Up sent first: the first offset published has both", async () => {
   const d = await startDaemon({ interfaceVersion: 10 });

@@ -6,7 +6,7 @@
 // network namespaces these tests create and delete.
 
 import { spawnCollecting as spawnCollectingProcess, type CollectedProcess } from "../support/process.ts";
-import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chownSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +18,7 @@ import { buildCReader, requireCc } from "../support/c.ts";
 import { compiledBinary, randomPorts, startDaemon, uniqueShmName, type RunningDaemon } from "../support/daemon.ts";
 import { startPtpMaster, type PtpMaster } from "../support/ptp-master.ts";
 import { offsetError, readShm, sendControl, waitForShm } from "./support.ts";
+import { cleanupAfterEach } from "../support/cleanups.ts";
 
 setDefaultTimeout(60_000);
 
@@ -29,16 +30,7 @@ const rootOnly = (title: string, available = IS_ROOT, why = "root only: skipped,
 const MASTER_ID = 0x00aa_bbff_fecc_dd01n;
 const MASTER_OFFSET = 1_234_567_890_123n;
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    try {
-      await cleanup();
-    } catch (error) {
-      console.error(`cleanup: ${(error as Error).message}`);
-    }
-  }
-});
+const cleanups = cleanupAfterEach();
 
 async function daemon(options: Parameters<typeof startDaemon>[0] = {}): Promise<RunningDaemon> {
   const d = await startDaemon(options);

@@ -1,22 +1,20 @@
 // Shairport Sync 4.1 → 5.x from the same binary: interfaces 8, 9 and 10, end to end, read the way
 // each client reads them (8/9 with the mutex, 10 by copying the region twice).
 
-import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { monotonicRawNs } from "../../src/time/clocks.ts";
 import { compiledBinary, startDaemon, type RunningDaemon } from "../support/daemon.ts";
 import { startPtpMaster, type PtpMaster } from "../support/ptp-master.ts";
 import { offsetError, readShm, sendControl, waitForShm, type ShmRecord } from "./support.ts";
+import { cleanupAfterEach } from "../support/cleanups.ts";
 
 setDefaultTimeout(60_000);
 
 const MS = 1_000_000n;
 const CLOCK_ID = 0x0aa0_00ff_fe00_0001n;
 const GRANDMASTER = 0x0bb0_00ff_fe00_0002n;
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupAfterEach();
 
 async function setup(version: number, masterOptions: Partial<Parameters<typeof startPtpMaster>[0]> = {}) {
   const d = await startDaemon({ interfaceVersion: version });

@@ -7,12 +7,13 @@
 // 319/320. /dev/shm is shared with the host, so the C reader reads the region from here.
 
 import { spawnCollecting as spawnCollectingProcess, type CollectedProcess } from "../support/process.ts";
-import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { accessSync, constants, copyFileSync, existsSync, mkdtempSync, chmodSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compiledBinary, ROOT, uniqueShmName } from "../support/daemon.ts";
 import { readShm, waitForShm } from "./support.ts";
+import { cleanupAfterEach } from "../support/cleanups.ts";
 
 setDefaultTimeout(60_000);
 
@@ -23,16 +24,7 @@ const title = (t: string) => (CAN_RUN ? t : `${t} (${WHY})`);
 const NOBODY = "65534";
 const MASTER_ID = 0x00aa_bbff_fecc_dd01n;
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    try {
-      await cleanup();
-    } catch (error) {
-      console.error(`cleanup: ${(error as Error).message}`);
-    }
-  }
-});
+const cleanups = cleanupAfterEach();
 
 function run(argv: string[]): string {
   const result = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });

@@ -2,7 +2,7 @@
 // both ports, in both local clocks, through the Worker (event port) and the ioctl (general
 // port); synchronous close; bind errors; the fallbacks.
 
-import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { NqptpError } from "../../src/errors.ts";
 import { startEventReader, workerUrl } from "../../src/net/event-reader.ts";
 import type { ReceivedDatagram } from "../../src/net/event-reader-protocol.ts";
@@ -10,13 +10,11 @@ import { LastDatagramStamper, readClockPair } from "../../src/net/kernel-stamps.
 import { openPtpSockets, type PtpDatagram } from "../../src/net/ptp-sockets.ts";
 import { bindTimestampedSocket } from "../../src/net/timestamped-socket.ts";
 import { readClock, type LocalClock } from "../../src/time/clocks.ts";
+import { cleanupAfterEach } from "../support/cleanups.ts";
 
 setDefaultTimeout(20_000);
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupAfterEach();
 
 function randomPort(): number {
   return 30000 + Math.floor(Math.random() * 15000) * 2;
