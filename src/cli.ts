@@ -73,7 +73,9 @@ export const command = defineCommand({
   args,
   // Listed for the help text; src/main.ts dispatches them before these options are parsed.
   subCommands: {
-    status: defineCommand({ meta: { name: "status", description: "Show the published master (and with --clocks every clock seen)" } }),
+    status: defineCommand({
+      meta: { name: "status", description: "Show the published master, every client region (8-10), and with --clocks every clock seen" },
+    }),
     install: defineCommand({ meta: { name: "install", description: "Install this binary and its systemd unit (root)" } }),
     uninstall: defineCommand({ meta: { name: "uninstall", description: "Remove what install put in place (root)" } }),
   },

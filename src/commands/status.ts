@@ -35,7 +35,10 @@ const args = {
 } as const satisfies ArgsDef;
 
 const command = defineCommand({
-  meta: { name: "nqptp status", description: "Show the master clock nqptp publishes, and optionally every clock it sees" },
+  meta: {
+    name: "nqptp status",
+    description: "Show the master clock nqptp publishes (for interfaces 8-10 in every client region), and optionally every clock it sees",
+  },
   args,
 });
 
