@@ -41,7 +41,7 @@
 // the probe's samples of the same Syncs (same path, same kernel stamps, no daemon around it).
 
 import { rmSync } from "node:fs";
-import { TRACKING_IDLE, trackOffset, type TrackingState } from "../src/clock/offset-tracking.ts";
+import { TRACKING_IDLE, trackOffset, type TrackingState } from "../src/clock/offset/tracking.ts";
 import { decode } from "../src/ptp/decode.ts";
 import { encodeAnnounce, encodeFollowUp, encodeSync } from "../src/ptp/encode.ts";
 import { FLAG_TWO_STEP } from "../src/ptp/types.ts";
@@ -409,7 +409,7 @@ async function runOnce(o: Options, binary: string, reader: string, pathName: str
       if (samples.length === 0) throw new Error(`filter ${d.filter}: nothing published in ${o.seconds} s; the daemon said:\n${d.process.output()}`);
       return analyse(d.filter, samples, pathMinNs, o.steadyAfterS);
     });
-    // The estimator alone (src/clock/offset-tracking.ts) on the probe's samples of the same
+    // The estimator alone (src/clock/offset/tracking.ts) on the probe's samples of the same
     // Syncs: the same path, stamped the same way, without a daemon around it.
     let state: TrackingState = TRACKING_IDLE;
     const offline: { localTimeNs: bigint; errorNs: bigint }[] = [];

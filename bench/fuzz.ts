@@ -4,7 +4,7 @@
 // Run: bun bench/fuzz.ts [datagrams = 1000000] [seed = random] [control per version = 100000]
 // Exit status 1 if any invariant failed; the seed replays the run exactly.
 
-import { INTERFACE_VERSIONS } from "../src/interface-version.ts";
+import { INTERFACE_VERSIONS } from "../src/rules/interface-version.ts";
 import { formatFailures, runControlFuzz, runPtpFuzz, settledHeap } from "../test/fuzz/harness.ts";
 
 const count = Number(process.argv[2] ?? 1_000_000);

@@ -1,8 +1,8 @@
-// Cost of the tracking offset filter (src/clock/offset-tracking.ts) per sample, alone: a stream
+// Cost of the tracking offset filter (src/clock/offset/tracking.ts) per sample, alone: a stream
 // of an hour of 8 Hz Sync/Follow_Up samples from a master 20 ppm off, on a wire-like path
 // (40 µs + exponential 3 µs) and on a Wi-Fi-like one (1 ms + exponential 2 ms + 2 % spikes of
 // 10–20 ms), generated before timing. Best of 5 rounds. Run: bun bench/offset-tracking.ts
-import { TRACKING_IDLE, trackOffset, type TrackingSample, type TrackingState } from "../src/clock/offset-tracking.ts";
+import { TRACKING_IDLE, trackOffset, type TrackingSample, type TrackingState } from "../src/clock/offset/tracking.ts";
 import { createPrng } from "../test/support/prng.ts";
 
 const SAMPLES = 8 * 3600;

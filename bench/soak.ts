@@ -15,7 +15,7 @@
 // PTP from 100 loopback addresses (child process, bench/flood.ts); samples RSS, threads, CPU and
 // the published offset every 10 s.
 //
-// shell: the same traffic into src/daemon.ts's startDaemon() running in this process (real
+// shell: the same traffic into src/daemon/daemon.ts's startDaemon() running in this process (real
 // sockets, real shm, log lines kept in memory), so that the JavaScript heap itself can be read
 // after a full collection every 30 s: RSS alone cannot tell a leak from the allocator's slack.
 
@@ -253,9 +253,9 @@ async function daemonMain(seconds: number, floodRate: number) {
 }
 
 async function shellMain(seconds: number, floodRate: number) {
-  const { startDaemon } = await import("../src/daemon.ts");
-  const { DEFAULTS, defaultOffsetFilter } = await import("../src/options.ts");
-  const { createLogger, memoryReporter } = await import("../src/log.ts");
+  const { startDaemon } = await import("../src/daemon/daemon.ts");
+  const { DEFAULTS, defaultOffsetFilter } = await import("../src/daemon/options.ts");
+  const { createLogger, memoryReporter } = await import("../src/daemon/log.ts");
   const { randomPorts, uniqueShmName } = await import("../test/support/daemon.ts");
   const { startPtpMaster } = await import("../test/support/ptp-master.ts");
   const { readShm, sendControl } = await import("../test/e2e/support.ts");

@@ -1,13 +1,13 @@
 // Entry point: the command line, then the daemon until SIGINT or SIGTERM.
 
-import { EXIT_USAGE, usageError } from "./args.ts";
-import { helpText, planFromArgs } from "./cli.ts";
+import { EXIT_USAGE, usageError } from "./cli/args.ts";
+import { helpText, planFromArgs } from "./cli/daemon-command.ts";
 import { processIo } from "./commands/io.ts";
-import { startDaemon, type Daemon } from "./daemon.ts";
+import { startDaemon, type Daemon } from "./daemon/daemon.ts";
 import { NqptpError } from "./errors.ts";
-import { createLogger } from "./log.ts";
+import { createLogger } from "./daemon/log.ts";
 import { createNotifier } from "./systemd/notify.ts";
-import { versionLine } from "./version.ts";
+import { versionLine } from "./cli/version.ts";
 
 /** Subcommands run and exit; without one, the daemon runs. */
 const SUBCOMMANDS: Record<string, (args: string[]) => Promise<number>> = {

@@ -1,7 +1,7 @@
 // The state being built for one event of the tracker (tracker.ts). The reducer never changes
 // its input: a Draft starts from the input state's values and copies what it changes on first
 // write (the record table's Map, the client map), collecting the effects in order. table.ts,
-// select.ts and following.ts work on a Draft; build() turns it into the next state.
+// select.ts and clients.ts work on a Draft; build() turns it into the next state.
 
 import type { LogLevel, PublishedMaster, TrackerEffect } from "./effects.ts";
 import { limitLog, type LogLimits } from "./log-limit.ts";

@@ -1,13 +1,13 @@
 // The publishing policy of interfaces 5 and 6 (spec section 5): the control port gives a timing
 // peer list; among the peers that are qualified and valid the BMC (bmc.ts) picks the master,
-// and the master filter (master-filter.ts: classic look-back/acceptance, or tracking) estimates
+// and the master filter (offset/master-seam.ts: classic look-back/acceptance, or tracking) estimates
 // its offset. One client: the --shm-name region.
 
 import { formatClockId } from "../ptp/clock-identity.ts";
 import { selectMaster, type MasterCandidate } from "./bmc.ts";
 import type { Draft } from "./draft.ts";
 import { samePublishedMaster, type PublishedMaster } from "./effects.ts";
-import type { MasterFilter } from "./master-filter.ts";
+import type { MasterFilter } from "./offset/master-seam.ts";
 import { isCandidate, type ClockRecord } from "./records.ts";
 import type { MasterState, SelectionState } from "./state.ts";
 import type { RecordUpdate } from "./table.ts";

@@ -3,7 +3,7 @@
 // control port's status exchange (control/status.ts) serialises it.
 
 import type { PublishedMaster } from "./effects.ts";
-import type { FollowState } from "./follow.ts";
+import type { FollowState } from "./client-follow.ts";
 import { publishedRecord } from "./select.ts";
 import type { ClientState, OverflowState, TrackerState } from "./state.ts";
 

@@ -3,26 +3,26 @@
 //   shared by every interface version (table.ts): the records, one per sender address, with
 //     their qualification, pairing and samples; garbage collection; overflow; our Announce
 //     sequence; the log limits.
-//   the publishing policy, chosen by interface version (src/interface-version.ts):
+//   the publishing policy, chosen by interface version (src/rules/interface-version.ts):
 //     - selection (select.ts, 5 and 6): the BMC picks the master among the timing peers, and a
-//       master filter (master-filter.ts) estimates its offset; one client, the --shm-name region;
-//     - following (following.ts, 8-10): each client (one shm region, named in its control
+//       master filter (offset/master-seam.ts) estimates its offset; one client, the --shm-name region;
+//     - following (clients.ts, 8-10): each client (one shm region, named in its control
 //       messages) follows the one clock it names, with its own play state, validity window and
-//       sequence filter (sequence-filter.ts). Clients share the records and their samples.
+//       sequence filter (offset/sequence-seam.ts). Clients share the records and their samples.
 
-import type { OffsetFilterName } from "./offset-filter.ts";
-import type { FollowRules, FollowState } from "./follow.ts";
+import type { OffsetFilterName } from "./offset/names.ts";
+import type { FollowRules, FollowState } from "./client-follow.ts";
 import type { LogLimitRules, LogLimits } from "./log-limit.ts";
-import type { MasterEstimate, MasterFilter } from "./master-filter.ts";
-import type { SequenceFilter } from "./sequence-filter.ts";
-import type { TrackingRules } from "./offset-tracking.ts";
-import type { OffsetV5Rules } from "./offset-v5.ts";
+import type { MasterEstimate, MasterFilter } from "./offset/master-seam.ts";
+import type { SequenceFilter } from "./offset/sequence-seam.ts";
+import type { TrackingRules } from "./offset/tracking.ts";
+import type { OffsetV5Rules } from "./offset/classic-master.ts";
 import type { PublishedMaster, TrackerEffect } from "./effects.ts";
 import type { QualificationRules } from "./qualify.ts";
 import type { ClockRecord } from "./records.ts";
 import type { SyfuRules } from "./syfu.ts";
 import type { WakeRules } from "./wake.ts";
-import type { InterfaceVersion } from "../interface-version.ts";
+import type { InterfaceVersion } from "../rules/interface-version.ts";
 
 export interface TrackerConfig {
   interfaceVersion: InterfaceVersion;
@@ -44,13 +44,13 @@ export interface TrackerConfig {
   sampleRingSize: number;
   qualification: QualificationRules;
   syfu: SyfuRules;
-  /** The classic filter of 5, 6 (offset-v5.ts). */
+  /** The classic filter of 5, 6 (offset/classic-master.ts). */
   offset: OffsetV5Rules;
   wake: WakeRules;
   logLimit: LogLimitRules;
   /** Versions 8–10: validity windows, classic smoothing, the origin-stall wake. */
   follow: FollowRules;
-  /** The tracking filter (offset-tracking.ts), every version. */
+  /** The tracking filter (offset/tracking.ts), every version. */
   tracking: TrackingRules;
 }
 

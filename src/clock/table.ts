@@ -2,14 +2,14 @@
 // sender address, admitted, evicted and garbage-collected here; PTP messages update the record
 // of their sender (identity, Announce qualification, Sync/Follow_Up pairing into offset samples,
 // waking a silent clock). What is published from the records is the policies' business
-// (select.ts for 5, 6; following.ts for 8-10).
+// (select.ts for 5, 6; clients.ts for 8-10).
 //
 // Events from non-peers never run the BMC; nothing scans the table per packet except eviction,
 // which happens only when the table is full and an unknown address speaks.
 
 import type { PtpMessage } from "../ptp/types.ts";
 import { formatClockId } from "../ptp/clock-identity.ts";
-import { traitsOf } from "../interface-version.ts";
+import { traitsOf } from "../rules/interface-version.ts";
 import { announceDataOf, type AnnounceData } from "./announce.ts";
 import type { Draft } from "./draft.ts";
 import { qualifyAnnounce } from "./qualify.ts";

@@ -9,32 +9,32 @@
 //   state.ts            the shape of the state and the configuration
 //   table.ts            the shared record table: admission, GC, PTP messages → records, waking
 //   select.ts           interfaces 5, 6: timing peer list, BMC, the master filter
-//   following.ts        interfaces 8-10: clients, each following one clock with its own filter
-//   master-filter.ts,   the seams the offset filters (classic, tracking) plug into
-//   sequence-filter.ts
+//   clients.ts        interfaces 8-10: clients, each following one clock with its own filter
+//   offset/master-seam.ts,   the seams the offset filters (classic, tracking) plug into
+//   offset/sequence-seam.ts
 //   snapshot.ts         the read-only view for status
-// Which policy serves an interface version is src/interface-version.ts's `followsOneClock`.
+// Which policy serves an interface version is src/rules/interface-version.ts's `followsOneClock`.
 // Events of the other generation are ignored with a warning.
 //
 // The input state is never changed (draft.ts). nowNs and receivedAtNs are both local time of the
 // interface's clock: bookkeeping (last heard, qualification window, wake rate limit, log limits)
 // uses nowNs, offset samples receivedAtNs.
 
-import { INTERFACE_VERSIONS, isInterfaceVersion, traitsOf } from "../interface-version.ts";
+import { INTERFACE_VERSIONS, isInterfaceVersion, traitsOf } from "../rules/interface-version.ts";
 import type { PtpMessage } from "../ptp/types.ts";
 import { Draft } from "./draft.ts";
-import { DEFAULT_FOLLOW_RULES } from "./follow.ts";
-import * as following from "./following.ts";
+import { DEFAULT_FOLLOW_RULES } from "./client-follow.ts";
+import * as following from "./clients.ts";
 import { DEFAULT_LOG_LIMIT_RULES, NO_LOG_LIMITS } from "./log-limit.ts";
-import { classicMasterFilter } from "./master-filter.ts";
-import { isOffsetFilterName } from "./offset-filter.ts";
-import { DEFAULT_OFFSET_V5_RULES } from "./offset-v5.ts";
+import { classicMasterFilter } from "./offset/master-seam.ts";
+import { isOffsetFilterName } from "./offset/names.ts";
+import { DEFAULT_OFFSET_V5_RULES } from "./offset/classic-master.ts";
 import { DEFAULT_QUALIFICATION_RULES } from "./qualify.ts";
 import { DEFAULT_GC_TIMEOUT_NS, DEFAULT_MAX_RECORDS, DEFAULT_SAMPLE_RING_SIZE } from "./records.ts";
 import * as select from "./select.ts";
-import { DEFAULT_TRACKING_RULES } from "./offset-tracking.ts";
-import { classicSequenceFilter } from "./sequence-filter.ts";
-import { trackingMasterFilter, trackingSequenceFilter } from "./tracking-filters.ts";
+import { DEFAULT_TRACKING_RULES } from "./offset/tracking.ts";
+import { classicSequenceFilter } from "./offset/sequence-seam.ts";
+import { trackingMasterFilter, trackingSequenceFilter } from "./offset/tracking-seams.ts";
 import type { TrackerConfig, TrackerState, TrackerStep } from "./state.ts";
 import { DEFAULT_SYFU_RULES } from "./syfu.ts";
 import { collectGarbage, onPtpMessage } from "./table.ts";

@@ -1,10 +1,10 @@
 // The command lines of `nqptp install` and `nqptp uninstall`: citty defines and renders them,
-// src/args.ts reads them strictly (as every command's); parsing touches nothing.
+// src/cli/args.ts reads them strictly (as every command's); parsing touches nothing.
 
 import { resolve } from "node:path";
 import { defineCommand, renderUsage, type ArgsDef, type BooleanArgDef, type StringArgDef } from "citty";
-import { parseCommandLine, parseInterfaceVersion, type CommandLine } from "../args.ts";
-import { DEFAULT_INTERFACE_VERSION, INTERFACE_VERSIONS, type InterfaceVersion } from "../interface-version.ts";
+import { parseCommandLine, parseInterfaceVersion, type CommandLine } from "../cli/args.ts";
+import { DEFAULT_INTERFACE_VERSION, INTERFACE_VERSIONS, type InterfaceVersion } from "../rules/interface-version.ts";
 
 const rootArg: StringArgDef = {
   type: "string",

@@ -2,7 +2,7 @@
 // (hashes, what is at the targets, whether systemd runs). Pure: the shell in install.ts carries
 // the actions out, in order, and prints what they say.
 
-import { DEFAULT_INTERFACE_VERSION, INTERFACE_VERSIONS, type InterfaceVersion } from "../interface-version.ts";
+import { DEFAULT_INTERFACE_VERSION, INTERFACE_VERSIONS, type InterfaceVersion } from "../rules/interface-version.ts";
 import { UNIT_MARKER_PREFIX, type ServiceAccount } from "./unit-file.ts";
 
 /** sysexits(3) values the commands exit with. */

@@ -20,8 +20,8 @@ import {
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import unitTemplate from "../../nqptp.service" with { type: "text" };
-import { usageError } from "../args.ts";
-import { VERSION } from "../version.ts";
+import { usageError } from "../cli/args.ts";
+import { VERSION } from "../cli/version.ts";
 import type { Io } from "./io.ts";
 import {
   installHelp,

@@ -6,11 +6,11 @@
 
 import { defineCommand, renderUsage, type ArgsDef } from "citty";
 import { existsSync, readFileSync } from "node:fs";
-import { EXIT_USAGE, parseCommandLine, parseIpAddress, parsePort, parseSeconds, parseShmNameOption, usageError } from "../args.ts";
+import { EXIT_USAGE, parseCommandLine, parseIpAddress, parsePort, parseSeconds, parseShmNameOption, usageError } from "../cli/args.ts";
 import { formatClockId } from "../ptp/clock-identity.ts";
 import { STATUS_REQUEST } from "../control/status.ts";
-import { traitsOf } from "../interface-version.ts";
-import { DEFAULTS } from "../options.ts";
+import { traitsOf } from "../rules/interface-version.ts";
+import { DEFAULTS } from "../daemon/options.ts";
 import { readRegion, type RegionRecord } from "../shm/read.ts";
 import { SHM_DIRECTORY } from "../shm/region.ts";
 import { HOST_ARCH, type Arch } from "../sys/linux.ts";

@@ -2,7 +2,7 @@
 // nqptp.service, recognising one we wrote, and reading the few directives the installer acts on.
 // Pure: no files, no processes.
 
-import type { InterfaceVersion } from "../interface-version.ts";
+import type { InterfaceVersion } from "../rules/interface-version.ts";
 
 /** Where the unit's ExecStart= expects the binary (relative to the root installed into). */
 export const INSTALLED_BINARY = "/usr/local/bin/nqptp";

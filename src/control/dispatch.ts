@@ -10,8 +10,8 @@
 //                      <name> is the client's region: it must be a valid shm name.
 
 import type { TrackerEvent } from "../clock/tracker.ts";
-import type { InterfaceTraits } from "../interface-version.ts";
-import { checkShmName } from "../shm/name.ts";
+import type { InterfaceTraits } from "../rules/interface-version.ts";
+import { checkShmName } from "../rules/shm-name.ts";
 import type { ControlCommand } from "./parse.ts";
 
 export interface DispatchNote {

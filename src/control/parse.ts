@@ -6,8 +6,8 @@
 //                                 "/nqptp B" | "E" | "P"      play began / ended / paused (9+)
 // Shairport Sync ends a message with a NUL; people testing by hand end it with a newline.
 
-import { traitsOf, type InterfaceVersion } from "../interface-version.ts";
-import { parseAddress } from "../ip-address.ts";
+import { traitsOf, type InterfaceVersion } from "../rules/interface-version.ts";
+import { parseAddress } from "../rules/ip-address.ts";
 
 export const MAX_CONTROL_MESSAGE_BYTES = 4096;
 

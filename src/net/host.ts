@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hostname, networkInterfaces, type NetworkInterfaceInfo } from "node:os";
-import { canonicalSender } from "../ip-address.ts";
+import { canonicalSender } from "../rules/ip-address.ts";
 
 type InterfaceTable = NodeJS.Dict<NetworkInterfaceInfo[]>;
 

@@ -6,7 +6,7 @@
 import { decode } from "../ptp/decode.ts";
 import type { PtpMessage } from "../ptp/types.ts";
 import { type LogRateLimiter, suppressedSuffix } from "../util/rate-limit.ts";
-import { canonicalSender } from "../ip-address.ts";
+import { canonicalSender } from "../rules/ip-address.ts";
 import { OwnAddresses } from "./host.ts";
 import type { PtpDatagram } from "./ptp-sockets.ts";
 

@@ -5,7 +5,7 @@
 
 import type { LocalClock } from "../time/clocks.ts";
 import { NS_PER_SECOND } from "../time/ns.ts";
-import { parseAddress } from "../ip-address.ts";
+import { parseAddress } from "../rules/ip-address.ts";
 import { AF_INET, AF_INET6, SCM_TIMESTAMPNS, SOCKET_ABI, SOL_SOCKET } from "../sys/linux.ts";
 
 const CMSG = SOCKET_ABI.cmsghdr;

@@ -5,7 +5,7 @@
 // the system C compiler and compares every offset and size on the machine it runs on.
 // Pure: no FFI, no I/O.
 
-import { traitsOf, type InterfaceVersion, type LayoutKind } from "../interface-version.ts";
+import { traitsOf, type InterfaceVersion, type LayoutKind } from "../rules/interface-version.ts";
 import type { Arch } from "../sys/linux.ts";
 import type { LocalClock } from "../time/clocks.ts";
 
@@ -127,7 +127,7 @@ const WITHOUT_FLAGS = struct(
 // Version 10 (Shairport Sync 4.3 and later): no mutex; the record twice.
 const DOUBLE_RECORD = struct(field("version", u16), field("main", struct(...CLOCK_RECORD)), field("secondary", struct(...CLOCK_RECORD)));
 
-/** The C struct of each layout kind; which version uses which is src/interface-version.ts. */
+/** The C struct of each layout kind; which version uses which is src/rules/interface-version.ts. */
 const STRUCTS: Record<LayoutKind, CType> = {
   "mutex-with-flags": WITH_FLAGS,
   "mutex-without-flags": WITHOUT_FLAGS,

@@ -12,8 +12,8 @@
 
 import type { PublishedMaster } from "../clock/effects.ts";
 import { NqptpError } from "../errors.ts";
-import type { InterfaceVersion } from "../interface-version.ts";
-import type { Logger } from "../log.ts";
+import type { InterfaceVersion } from "../rules/interface-version.ts";
+import type { Logger } from "../daemon/log.ts";
 import { formatClockId } from "../ptp/clock-identity.ts";
 import { openShm, type ShmWriter, type ShmWriterOptions } from "./writer.ts";
 

@@ -2,7 +2,7 @@
 // bytes, the way each generation of client finds its version field) and its record. Pure: bytes in.
 
 import type { Arch } from "../sys/linux.ts";
-import { INTERFACE_VERSIONS, type InterfaceVersion } from "../interface-version.ts";
+import { INTERFACE_VERSIONS, type InterfaceVersion } from "../rules/interface-version.ts";
 import { fieldAt, hasField, layoutFor, type ShmLayout } from "./layouts.ts";
 
 export interface RegionRecord {

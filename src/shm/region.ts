@@ -8,7 +8,7 @@
 // link: that is a region we left behind when we crashed.
 
 import { lstatSync } from "node:fs";
-import { checkShmName } from "./name.ts";
+import { checkShmName } from "../rules/shm-name.ts";
 import { EEXIST, EINVAL, ELOOP, ENOENT, SysError } from "../sys/errors.ts";
 import { O_CLOEXEC, O_CREAT, O_EXCL, O_RDWR, PROT_READ, PROT_WRITE, MAP_SHARED, S_IFMT, S_IFREG, oNoFollow, type Arch } from "../sys/linux.ts";
 import { close, fchmod, fstat, ftruncate, geteuid, mmap, munmap, posixFallocate, shmOpen, shmUnlink, tryLockExclusive } from "../sys/posix.ts";
@@ -31,7 +31,7 @@ export interface MappedRegion {
   reusedStale: boolean;
 }
 
-/** The one name rule (shm/name.ts), as the error shm_open would give. */
+/** The one name rule (rules/shm-name.ts), as the error shm_open would give. */
 function requireValidName(name: string): void {
   const reason = checkShmName(name);
   if (reason !== null) {

@@ -13,7 +13,7 @@
 // half-old record, and are accepted: test/shm/writer.test.ts's stress test caught that twice in
 // 4.6 million reads with a writer publishing millions of records a second.
 
-import { INTERFACE_VERSIONS, isInterfaceVersion, type InterfaceVersion } from "../interface-version.ts";
+import { INTERFACE_VERSIONS, isInterfaceVersion, type InterfaceVersion } from "../rules/interface-version.ts";
 import { fieldAt, layoutFor, type ShmLayout } from "./layouts.ts";
 import { createRegion, destroyRegion, type MappedRegion } from "./region.ts";
 import { fullMemoryBarrier, memoryAt, offsetAddress, prepareFullMemoryBarrier, HOST_ARCH, type Address } from "../sys/libc.ts";

@@ -13,7 +13,7 @@ import type {
 } from "../../src/ptp/types.ts";
 import { FLAG_TWO_STEP } from "../../src/ptp/types.ts";
 import type { PublishedMaster, TrackerEffect } from "../../src/clock/effects.ts";
-import type { FollowState } from "../../src/clock/follow.ts";
+import type { FollowState } from "../../src/clock/client-follow.ts";
 import { publishedRecord } from "../../src/clock/select.ts";
 import type { MasterState } from "../../src/clock/state.ts";
 import { createTracker, reduce, type TrackerEvent, type TrackerOptions, type TrackerState } from "../../src/clock/tracker.ts";

@@ -8,7 +8,7 @@ import { describe, expect, test } from "bun:test";
 import type { PublishedMaster } from "../../src/clock/effects.ts";
 import { isCandidate } from "../../src/clock/records.ts";
 import { publishedRecord } from "../../src/clock/select.ts";
-import type { InterfaceVersion } from "../../src/interface-version.ts";
+import type { InterfaceVersion } from "../../src/rules/interface-version.ts";
 import { createTracker, reduce, type TrackerEffect, type TrackerEvent, type TrackerState } from "../../src/clock/tracker.ts";
 import type { PtpMessage } from "../../src/ptp/types.ts";
 import { MS, OUR_CLOCK_ID, S, US, announce, deepFreeze, deepRender, followUp, other, prng, sync } from "./helpers.ts";

@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { askDaemon, formatClocks, formatView, parseStatusArgs, runStatus, systemStatusIo, viewOf, type StatusIo } from "../../src/commands/status.ts";
 import { encodeStatusReport, isStatusRequest, type StatusReport } from "../../src/control/status.ts";
-import { DEFAULTS } from "../../src/options.ts";
+import { DEFAULTS } from "../../src/daemon/options.ts";
 import { layoutFor } from "../../src/shm/layouts.ts";
 import { openShm, type ShmWriter } from "../../src/shm/writer.ts";
 import { realtimeNs } from "../../src/time/clocks.ts";
@@ -94,7 +94,7 @@ describe("status view (pure)", () => {
 });
 
 describe("the status command line", () => {
-  test("defaults are the daemon's (src/options.ts)", () => {
+  test("defaults are the daemon's (src/daemon/options.ts)", () => {
     expect(parseStatusArgs([])).toEqual({
       kind: "run",
       options: {

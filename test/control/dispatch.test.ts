@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { dispatchControl } from "../../src/control/dispatch.ts";
 import { parseControlMessage } from "../../src/control/parse.ts";
-import { traitsOf, type InterfaceVersion } from "../../src/interface-version.ts";
+import { traitsOf, type InterfaceVersion } from "../../src/rules/interface-version.ts";
 
 function dispatch(text: string, version: InterfaceVersion) {
   const parsed = parseControlMessage(new TextEncoder().encode(`${text}\0`), version);

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { MAX_CONTROL_MESSAGE_BYTES, parseControlMessage } from "../../src/control/parse.ts";
-import type { InterfaceVersion } from "../../src/interface-version.ts";
+import type { InterfaceVersion } from "../../src/rules/interface-version.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const cString = (s: string) => bytes(`${s}\0`);

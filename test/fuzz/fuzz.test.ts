@@ -5,7 +5,7 @@
 //   FUZZ_SEED=12345 bun test test/fuzz      # another seed (both runs use it)
 
 import { describe, expect, test } from "bun:test";
-import { INTERFACE_VERSIONS, traitsOf } from "../../src/interface-version.ts";
+import { INTERFACE_VERSIONS, traitsOf } from "../../src/rules/interface-version.ts";
 import { createTracker, reduce, type TrackerState } from "../../src/clock/tracker.ts";
 import { decode } from "../../src/ptp/decode.ts";
 import { formatFailures, OUR_CLOCK_ID, PEER_IP, runControlFuzz, runPtpFuzz, S, settledHeap, shellStep, templates } from "./harness.ts";

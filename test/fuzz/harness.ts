@@ -20,11 +20,11 @@ import { reduce, createTracker, type TrackerEffect, type TrackerState } from "..
 import { publishedRecord } from "../../src/clock/select.ts";
 import { dispatchControl } from "../../src/control/dispatch.ts";
 import { parseControlMessage, MAX_CONTROL_MESSAGE_BYTES } from "../../src/control/parse.ts";
-import { isInterfaceVersion, traitsOf, type InterfaceVersion } from "../../src/interface-version.ts";
-import { parseAddress } from "../../src/ip-address.ts";
+import { isInterfaceVersion, traitsOf, type InterfaceVersion } from "../../src/rules/interface-version.ts";
+import { parseAddress } from "../../src/rules/ip-address.ts";
 import { OwnAddresses } from "../../src/net/host.ts";
 import { PtpIngress } from "../../src/net/ptp-ingress.ts";
-import { checkShmName } from "../../src/shm/name.ts";
+import { checkShmName } from "../../src/rules/shm-name.ts";
 import { LogRateLimiter } from "../../src/util/rate-limit.ts";
 import { decode } from "../../src/ptp/decode.ts";
 import { encodeAnnounce, encodeFollowUp, encodeHeader, encodeOrganizationExtensionTlv, encodeSync, encodeTlv } from "../../src/ptp/encode.ts";

@@ -7,7 +7,7 @@
 //   - IPv4 (unfragmented, or the first fragment) and IPv6 (skipping the common extension headers).
 // Anything else is skipped, never fatal; only a damaged file header or record header throws.
 
-import { canonicalSender } from "../../src/ip-address.ts";
+import { canonicalSender } from "../../src/rules/ip-address.ts";
 
 export interface UdpFrame {
   /** 1-based frame number, as Wireshark counts. */

@@ -4,7 +4,7 @@
 // TypeScript field lists, and the compiler reports every offsetof and sizeof.
 
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { INTERFACE_VERSIONS, type InterfaceVersion } from "../../src/interface-version.ts";
+import { INTERFACE_VERSIONS, type InterfaceVersion } from "../../src/rules/interface-version.ts";
 import { layoutFor } from "../../src/shm/layouts.ts";
 import { isSupportedArch } from "../../src/sys/linux.ts";
 import { compileAndRun } from "../support/c.ts";

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { INTERFACE_VERSIONS } from "../../src/interface-version.ts";
+import { INTERFACE_VERSIONS } from "../../src/rules/interface-version.ts";
 import { layoutFor } from "../../src/shm/layouts.ts";
 import { detectVersion, readRegion } from "../../src/shm/read.ts";
 import { openShm, type ShmWriter } from "../../src/shm/writer.ts";

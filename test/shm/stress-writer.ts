@@ -9,7 +9,7 @@
 
 import type { PublishedMaster } from "../../src/clock/effects.ts";
 import { openShm } from "../../src/shm/writer.ts";
-import { isInterfaceVersion } from "../../src/interface-version.ts";
+import { isInterfaceVersion } from "../../src/rules/interface-version.ts";
 
 const [name, versionText, durationText] = process.argv.slice(2);
 const version = Number(versionText);

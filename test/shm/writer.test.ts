@@ -4,7 +4,7 @@ import { afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from 
 import { chownSync, linkSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { INTERFACE_VERSIONS, type InterfaceVersion } from "../../src/interface-version.ts";
+import { INTERFACE_VERSIONS, type InterfaceVersion } from "../../src/rules/interface-version.ts";
 import { fieldAt } from "../../src/shm/layouts.ts";
 import type { PublishedMaster } from "../../src/clock/effects.ts";
 import { openShm, type ShmWriter } from "../../src/shm/writer.ts";

@@ -1,0 +1,59 @@
+// What the daemon runs with: the options type, the defaults (written here once: the daemon's
+// command line and `nqptp status` both take them from here) and the choice of offset filter.
+// The shell depends on this module, never on the command line that fills it in.
+
+import type { OffsetFilterName } from "../clock/offset/names.ts";
+import { DEFAULT_INTERFACE_VERSION, type InterfaceVersion } from "../rules/interface-version.ts";
+
+// The offset filters (spec section 10) are the pure core's: clock/offset/names.ts names them.
+export { OFFSET_FILTERS, type OffsetFilterName } from "../clock/offset/names.ts";
+
+/**
+ * The filter used when --offset-filter is not given: the only place that decides it. The same for
+ * every interface version today; it takes the version so that a choice per version stays here.
+ */
+export function defaultOffsetFilter(version: InterfaceVersion): OffsetFilterName {
+  void version;
+  return "tracking";
+}
+
+/** The most shared-memory regions (clients) one daemon serves, whatever --max-clients says. */
+export const MAX_CLIENTS_LIMIT = 64;
+
+export interface DaemonOptions {
+  interfaceVersion: InterfaceVersion;
+  /** The region that exists from start-up (and, for 5 and 6, the only one). */
+  shmName: string;
+  controlPort: number;
+  controlAddresses: string[];
+  eventPort: number;
+  generalPort: number;
+  /** Addresses the PTP ports listen on; empty means every address of both families. */
+  ptpAddresses: string[];
+  /** Accept timing peer lists from senders that are not on loopback (off by default). */
+  allowRemoteControl: boolean;
+  offsetFilter: OffsetFilterName;
+  /**
+   * How many regions (clients) interfaces 8-10 serve, the --shm-name one included: 1 to
+   * MAX_CLIENTS_LIMIT. Interfaces 5 and 6 serve one client and ignore it.
+   */
+  maxClients: number;
+  verbosity: number;
+}
+
+/**
+ * Every default but the offset filter's (defaultOffsetFilter: it depends on the interface
+ * version) and the verbosity's (0). Frozen: take copies of the lists.
+ */
+export const DEFAULTS = Object.freeze({
+  interfaceVersion: DEFAULT_INTERFACE_VERSION,
+  shmName: "/nqptp",
+  controlPort: 9000,
+  controlAddresses: Object.freeze(["127.0.0.1", "::1"]),
+  eventPort: 319,
+  generalPort: 320,
+  /** Empty: every address. */
+  ptpAddresses: Object.freeze([] as string[]),
+  allowRemoteControl: false,
+  maxClients: 8,
+});

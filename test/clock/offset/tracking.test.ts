@@ -1,0 +1,498 @@
+// The tracking offset filter (src/clock/offset/tracking.ts) on synthetic sample streams with a
+// known truth: a master clock at a given rate (ppm) against ours, Syncs sent at 8 Hz, each
+// delayed by a seeded random path delay. Every stream is deterministic (test/support/prng.ts).
+//
+// Figures: "error" is published − true offset at the published local time; "above the path
+// minimum" (eps) is how far the published offset is below the best any filter could do, the
+// true offset less the path's minimum one-way delay (delay only ever makes a sample late).
+// The bounds are the issue's goals (wire: median ≤ 5 µs above the path minimum, p99 ≤ 15 µs;
+// Wi-Fi: median ≤ 50 µs above it, p1–p99 spread ≤ 150 µs; start: first estimate within
+// ~100 µs of the path minimum on a wire, then no step over 50 µs). Each case prints its figures.
+
+import { describe, expect, test } from "bun:test";
+import {
+  DEFAULT_TRACKING_RULES,
+  TRACKING_IDLE,
+  startsTimeline,
+  trackOffset,
+  trackingRatePpm,
+  type TrackingOutcome,
+  type TrackingRules,
+  type TrackingSample,
+  type TrackingState,
+} from "../../../src/clock/offset/tracking.ts";
+import { createPrng, type Prng } from "../../support/prng.ts";
+import { deepFreeze } from "../helpers.ts";
+
+const US = 1_000;
+const MS = 1_000_000;
+const S = 1_000_000_000;
+
+// ---- paths: base delay + jitter (+ rare spikes) ----
+
+interface Path {
+  name: string;
+  baseNs: number;
+  jitter: (random: Prng) => number;
+  spikeChance: number;
+  spikeMinNs: number;
+  spikeMaxNs: number;
+}
+
+const exponential = (meanNs: number) => (random: Prng) => -Math.log(1 - random.float()) * meanNs;
+const pareto = (alpha: number, scaleNs: number) => (random: Prng) => scaleNs * ((1 - random.float()) ** (-1 / alpha) - 1);
+
+/** A veth or Ethernet path seen through a loaded host: 40 µs + exponential (mean 3 µs), rare hiccups. */
+const WIRE: Path = { name: "wire", baseNs: 40 * US, jitter: exponential(3 * US), spikeChance: 0.005, spikeMinNs: 50 * US, spikeMaxNs: 2 * MS };
+/** The issue's Wi-Fi-like path: 1 ms + exponential (mean 2 ms) + 2 % spikes of 10–20 ms. */
+const WIFI: Path = { name: "Wi-Fi", baseNs: MS, jitter: exponential(2 * MS), spikeChance: 0.02, spikeMinNs: 10 * MS, spikeMaxNs: 20 * MS };
+/** A long tail: 1 ms + Pareto (shape 1.5, scale 1 ms: median 0.6 ms, unbounded mean tail) + 1 % spikes of 20–100 ms. */
+const PARETO: Path = { name: "Pareto", baseNs: MS, jitter: pareto(1.5, MS), spikeChance: 0.01, spikeMinNs: 20 * MS, spikeMaxNs: 100 * MS };
+
+// ---- streams ----
+
+interface StreamOptions {
+  seconds: number;
+  path: Path;
+  seed: number;
+  /** The master's rate against ours, ppm (positive: the master runs fast). */
+  ppm: number;
+  /** The rate changes by this much per minute (temperature). */
+  ppmPerMinute?: number;
+  /** A step of the master's time by stepNs at stepAtS. */
+  stepAtS?: number;
+  stepNs?: number;
+  /** Extra delay, uniform in [minNs, maxNs], for every Sync sent in [atS, atS + seconds). */
+  burst?: { atS: number; seconds: number; minNs: number; maxNs: number };
+  /** No Sync sent in [atS, atS + seconds). */
+  gap?: { atS: number; seconds: number };
+  /** Chance that a sample is delivered after the next one. */
+  reorder?: number;
+  /** Chance that a sample is unpaired (a Follow_Up used without its Sync). */
+  unpaired?: number;
+  /** The true offset at the start, u64 (default: a master far ahead of us). */
+  offset0?: bigint;
+}
+
+const LOCAL0 = 86_400n * 1_000_000_000n; // a day of uptime
+const DEFAULT_OFFSET0 = 1_700_000_000_000_000_000n;
+
+interface Stream {
+  samples: TrackingSample[];
+  /** The true offset (u64) at a local time. */
+  truth(localTimeNs: bigint): bigint;
+  pathMinNs: number;
+}
+
+function makeStream(o: StreamOptions): Stream {
+  const random = createPrng(o.seed);
+  const offset0 = o.offset0 ?? DEFAULT_OFFSET0;
+  // The true offset − offset0 at t ns after LOCAL0 (a double: at most hours of drift, exact to < 1 ns).
+  const drift = (t: number) => {
+    const minutes = t / (60 * S);
+    const ppm = o.ppm * t + (o.ppmPerMinute ?? 0) * 60 * S * minutes * minutes * 0.5;
+    const step = o.stepAtS !== undefined && t >= o.stepAtS * S ? o.stepNs! : 0;
+    return ppm * 1e-6 + step;
+  };
+  const samples: TrackingSample[] = [];
+  for (let k = 0; k < o.seconds * 8; k++) {
+    const sentNs = k * 125 * MS + random.float() * MS; // the sender's timer is not exact either
+    let delayNs = o.path.baseNs + o.path.jitter(random);
+    if (random.float() < o.path.spikeChance) delayNs += o.path.spikeMinNs + random.float() * (o.path.spikeMaxNs - o.path.spikeMinNs);
+    const b = o.burst;
+    if (b && sentNs >= b.atS * S && sentNs < (b.atS + b.seconds) * S) delayNs += b.minNs + random.float() * (b.maxNs - b.minNs);
+    const unpaired = o.unpaired !== undefined && random.float() < o.unpaired;
+    if (o.gap && sentNs >= o.gap.atS * S && sentNs < (o.gap.atS + o.gap.seconds) * S) continue;
+    const receivedNs = Math.round(sentNs + delayNs);
+    samples.push({
+      localTimeNs: LOCAL0 + BigInt(receivedNs),
+      // master time at departure − local time at arrival
+      offsetNs: BigInt.asUintN(64, offset0 + BigInt(Math.round(drift(sentNs))) - BigInt(receivedNs - Math.round(sentNs))),
+      paired: !unpaired,
+    });
+  }
+  if (o.reorder) {
+    for (let i = 1; i < samples.length; i++) {
+      if (random.float() < o.reorder) [samples[i - 1], samples[i]] = [samples[i]!, samples[i - 1]!];
+    }
+  }
+  return {
+    samples,
+    truth: (localTimeNs) => BigInt.asUintN(64, offset0 + BigInt(Math.round(drift(Number(localTimeNs - LOCAL0))))),
+    pathMinNs: o.path.baseNs,
+  };
+}
+
+interface Published {
+  /** s since the stream's start. */
+  t: number;
+  localTimeNs: bigint;
+  offsetNs: bigint;
+  outcome: TrackingOutcome;
+  /** published − true, ns. */
+  errorNs: number;
+  /** true − path minimum − published, ns: how far below the best possible. */
+  epsNs: number;
+}
+
+function runFilter(stream: Stream, rules: TrackingRules = DEFAULT_TRACKING_RULES): { published: Published[]; state: TrackingState } {
+  let state: TrackingState = TRACKING_IDLE;
+  const published: Published[] = [];
+  for (const sample of stream.samples) {
+    const step = trackOffset(state, sample, rules);
+    state = step.state;
+    const e = step.estimate;
+    if (e === null) continue;
+    const errorNs = Number(BigInt.asIntN(64, e.offsetNs - stream.truth(e.localTimeNs)));
+    published.push({
+      t: Number(e.localTimeNs - LOCAL0) / S,
+      localTimeNs: e.localTimeNs,
+      offsetNs: e.offsetNs,
+      outcome: step.outcome,
+      errorNs,
+      epsNs: -errorNs - stream.pathMinNs,
+    });
+  }
+  return { published, state };
+}
+
+function quantile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+interface Figures {
+  median: number;
+  p1: number;
+  p99: number;
+  spread: number;
+  /** |eps| p99 */
+  absP99: number;
+}
+
+function figures(published: Published[], fromS: number, toS = Infinity): Figures {
+  const eps = published.filter((p) => p.t >= fromS && p.t < toS).map((p) => p.epsNs);
+  const p1 = quantile(eps, 0.01);
+  const p99 = quantile(eps, 0.99);
+  return { median: quantile(eps, 0.5), p1, p99, spread: p99 - p1, absP99: quantile(eps.map(Math.abs), 0.99) };
+}
+
+/** First time from which the estimate stays within 100 µs of `final` (eps) for 2 s. */
+function convergenceS(published: Published[], finalEps: number): number {
+  for (let i = 0; i < published.length; i++) {
+    const t0 = published[i]!.t;
+    let ok = true;
+    for (let j = i; j < published.length && published[j]!.t < t0 + 2; j++) {
+      if (Math.abs(published[j]!.epsNs - finalEps) > 100 * US) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) return t0 - published[0]!.t;
+  }
+  return Infinity;
+}
+
+const us = (ns: number) => (ns / 1000).toFixed(1);
+const describeFigures = (f: Figures) =>
+  `above the path minimum: median ${us(f.median)} µs, p1 ${us(f.p1)}, p99 ${us(f.p99)} (spread ${us(f.spread)}), |·| p99 ${us(f.absP99)} µs`;
+
+const DRIFTS = [-100, -50, -20, 0, 20, 50, 100];
+const STEADY_FROM_S = 25;
+
+// ---- tests ----
+
+describe("drift on a wire", () => {
+  for (const ppm of DRIFTS) {
+    test(`${ppm} ppm: median ≤ 5 µs and p99 ≤ 15 µs above the path minimum; the start contract`, () => {
+      const stream = makeStream({ seconds: 90, path: WIRE, seed: 100 + ppm, ppm });
+      const { published, state } = runFilter(stream);
+      const f = figures(published, STEADY_FROM_S);
+      const first = published[0]!;
+      // Largest change between consecutive estimates in the first 10 s, net of the true change.
+      let maxStep = 0;
+      for (let i = 1; i < published.length && published[i]!.t < 10; i++)
+        maxStep = Math.max(maxStep, Math.abs(published[i]!.epsNs - published[i - 1]!.epsNs));
+      const at04 = published.find((p) => p.t - first.t >= 0.4)!;
+      console.log(
+        `wire ${ppm} ppm: ${describeFigures(f)}; first ${us(first.epsNs)} µs, at 0.4 s ${us(at04.epsNs - f.median)} µs from final, ` +
+          `largest step in 10 s ${us(maxStep)} µs; rate ${trackingRatePpm(state)!.toFixed(3)} ppm`,
+      );
+      expect(f.median).toBeLessThanOrEqual(5 * US);
+      expect(f.absP99).toBeLessThanOrEqual(15 * US);
+      expect(Math.abs(first.epsNs)).toBeLessThanOrEqual(100 * US);
+      expect(maxStep).toBeLessThanOrEqual(50 * US);
+      expect(Math.abs(at04.epsNs - f.median)).toBeLessThanOrEqual(100 * US);
+      expect(trackingRatePpm(state)!).toBeCloseTo(ppm, 1);
+    });
+  }
+
+  test("a rate that changes by 2 ppm a minute (from −20 ppm): still within 15 µs", () => {
+    const stream = makeStream({ seconds: 300, path: WIRE, seed: 7, ppm: -20, ppmPerMinute: 2 });
+    const f = figures(runFilter(stream).published, STEADY_FROM_S);
+    console.log(`wire, −20 ppm + 2 ppm/min for 5 min: ${describeFigures(f)}`);
+    expect(f.median).toBeLessThanOrEqual(5 * US);
+    expect(f.absP99).toBeLessThanOrEqual(15 * US);
+  });
+});
+
+describe("jitter: the lower envelope of the delay", () => {
+  const convergences: number[] = [];
+  for (const ppm of DRIFTS) {
+    test(`Wi-Fi-like path, ${ppm} ppm: median ≤ 50 µs above the path minimum, p1–p99 spread ≤ 150 µs`, () => {
+      const stream = makeStream({ seconds: 120, path: WIFI, seed: 200 + ppm, ppm });
+      const { published } = runFilter(stream);
+      const f = figures(published, STEADY_FROM_S);
+      const conv = convergenceS(published, f.median);
+      convergences.push(conv);
+      console.log(
+        `Wi-Fi ${ppm} ppm: ${describeFigures(f)}; first ${us(published[0]!.epsNs)} µs; within 100 µs of final (for 2 s) after ${conv.toFixed(2)} s`,
+      );
+      expect(f.median).toBeLessThanOrEqual(50 * US);
+      expect(f.median).toBeGreaterThanOrEqual(-15 * US);
+      expect(f.spread).toBeLessThanOrEqual(150 * US);
+      expect(conv).toBeLessThanOrEqual(20);
+    });
+  }
+  test("Wi-Fi-like path: the median convergence over those drifts is ≤ 6 s", () => {
+    // The information limit: with exponential delay of mean 2 ms, the best of 16 samples (2 s)
+    // is 125 µs above the minimum on average, and the rate is still uncertain then.
+    expect(convergences.length).toBe(DRIFTS.length);
+    const median = quantile(convergences, 0.5);
+    console.log(`Wi-Fi: convergence median ${median.toFixed(2)} s over ${convergences.map((c) => c.toFixed(2)).join(", ")}`);
+    expect(median).toBeLessThanOrEqual(6);
+  });
+
+  for (const ppm of [-100, -20, 50]) {
+    test(`Pareto delay (shape 1.5) with spikes up to 100 ms, ${ppm} ppm: median ≤ 50 µs, spread ≤ 150 µs`, () => {
+      const stream = makeStream({ seconds: 120, path: PARETO, seed: 300 + ppm, ppm });
+      const f = figures(runFilter(stream).published, STEADY_FROM_S);
+      console.log(`Pareto ${ppm} ppm: ${describeFigures(f)}`);
+      expect(f.median).toBeLessThanOrEqual(50 * US);
+      expect(f.spread).toBeLessThanOrEqual(150 * US);
+    });
+  }
+
+  test("Wi-Fi-like path, a rate that changes by 1 ppm a minute: median ≤ 50 µs, spread ≤ 150 µs", () => {
+    const stream = makeStream({ seconds: 300, path: WIFI, seed: 11, ppm: 30, ppmPerMinute: -1 });
+    const f = figures(runFilter(stream).published, STEADY_FROM_S);
+    console.log(`Wi-Fi, 30 ppm − 1 ppm/min for 5 min: ${describeFigures(f)}`);
+    expect(f.median).toBeLessThanOrEqual(50 * US);
+    expect(f.spread).toBeLessThanOrEqual(150 * US);
+  });
+
+  test("wire with 2 % spikes of 10–100 ms: unchanged", () => {
+    const spiky: Path = { ...WIRE, spikeChance: 0.02, spikeMinNs: 10 * MS, spikeMaxNs: 100 * MS };
+    const f = figures(runFilter(makeStream({ seconds: 90, path: spiky, seed: 12, ppm: 45 })).published, STEADY_FROM_S);
+    console.log(`wire + spikes to 100 ms: ${describeFigures(f)}`);
+    expect(f.median).toBeLessThanOrEqual(5 * US);
+    expect(f.absP99).toBeLessThanOrEqual(15 * US);
+  });
+
+  test("reordered samples (5 % delivered after the next): bounds hold; the published local time never goes back", () => {
+    for (const path of [WIRE, WIFI]) {
+      const { published } = runFilter(makeStream({ seconds: 90, path, seed: 13, ppm: -35, reorder: 0.05 }));
+      const f = figures(published, STEADY_FROM_S);
+      console.log(`${path.name}, 5 % reordered: ${describeFigures(f)}`);
+      for (let i = 1; i < published.length; i++) expect(published[i]!.localTimeNs >= published[i - 1]!.localTimeNs).toBe(true);
+      expect(f.median).toBeLessThanOrEqual(path === WIRE ? 5 * US : 50 * US);
+      expect(f.spread).toBeLessThanOrEqual(path === WIRE ? 15 * US : 150 * US);
+    }
+  });
+});
+
+describe("steps of the master's time", () => {
+  const outcomesAfter = (published: Published[], fromS: number) =>
+    published.filter(
+      (p) => p.t >= fromS && p.outcome !== "TRACKED" && p.outcome !== "DELAYED" && p.outcome !== "HELD" && p.outcome !== "RISE_PENDING",
+    );
+
+  for (const path of [WIRE, WIFI]) {
+    for (const stepMs of [5, 1.5]) {
+      test(`${path.name}: a step up of ${stepMs} ms restarts the timeline within 1 s, taken whole (no creeping)`, () => {
+        const { published } = runFilter(makeStream({ seconds: 80, path, seed: 20, ppm: 30, stepAtS: 40, stepNs: stepMs * MS }));
+        const events = outcomesAfter(published, 40);
+        // On Wi-Fi the confirming samples of a 1.5 ms step may all be delayed by more than
+        // 0.5 ms: the rise they measure is then under 1 ms and it is told as ROSE; the
+        // restart is the same.
+        expect(path === WIFI && stepMs < 2 ? ["STEPPED_UP", "ROSE"] : ["STEPPED_UP"]).toContain(events[0]?.outcome ?? "none");
+        expect(startsTimeline("STEPPED_UP")).toBe(true);
+        const restartAt = events[0]!.t;
+        const settled = restartAt + (path === WIRE ? 0 : 5);
+        const f = figures(published, settled);
+        console.log(
+          `${path.name}, step up ${stepMs} ms: ${events[0]!.outcome} after ${(restartAt - 40).toFixed(2)} s; from ${(settled - 40).toFixed(2)} s on ${describeFigures(f)}`,
+        );
+        expect(restartAt - 40).toBeLessThanOrEqual(1);
+        expect(events.length).toBe(1);
+        // Taken whole at once: from the restart on, never back near the old level …
+        for (const p of published.filter((q) => q.t >= restartAt)) expect(p.epsNs).toBeLessThan(stepMs * MS - 250 * US);
+        // … and, once settled (at once on a wire, as at a start on Wi-Fi), as good as before.
+        expect(f.median).toBeLessThanOrEqual(path === WIRE ? 5 * US : 50 * US);
+        expect(path === WIRE ? f.absP99 : f.spread).toBeLessThanOrEqual(path === WIRE ? 15 * US : 150 * US);
+      });
+
+      test(`${path.name}: a step down of ${stepMs} ms is a new timeline after 3 s and within 8 s`, () => {
+        const { published } = runFilter(makeStream({ seconds: 80, path, seed: 21, ppm: -30, stepAtS: 40, stepNs: -stepMs * MS }));
+        const events = outcomesAfter(published, 40);
+        expect(events[0]?.outcome).toBe("STEPPED_DOWN");
+        const delay = events[0]!.t - 40;
+        const f = figures(published, events[0]!.t + 1);
+        console.log(`${path.name}, step down ${stepMs} ms: taken after ${delay.toFixed(2)} s; then ${describeFigures(f)}`);
+        expect(delay).toBeGreaterThanOrEqual(3);
+        expect(delay).toBeLessThanOrEqual(8);
+        expect(events.length).toBe(1);
+        // Until it is taken, the old timeline holds: no creeping towards the new one.
+        for (const p of published.filter((q) => q.t >= 40.5 && q.t < events[0]!.t)) expect(p.epsNs).toBeLessThan(-(stepMs * MS) + 300 * US);
+        expect(f.median).toBeLessThanOrEqual(path === WIRE ? 5 * US : 50 * US);
+      });
+    }
+
+    test(`${path.name}: a burst of 10–25 ms extra delay for 8 s (longer than the 3 s a step down needs) is not a step`, () => {
+      const { published } = runFilter(
+        makeStream({ seconds: 80, path, seed: 22, ppm: 15, burst: { atS: 40, seconds: 8, minNs: 10 * MS, maxNs: 25 * MS } }),
+      );
+      expect(outcomesAfter(published, 1).filter((p) => startsTimeline(p.outcome))).toEqual([]);
+      const f = figures(published, 30);
+      console.log(`${path.name}, 8 s burst: ${describeFigures(f)}`);
+      expect(f.median).toBeLessThanOrEqual(path === WIRE ? 5 * US : 50 * US);
+      expect(f.spread).toBeLessThanOrEqual(path === WIRE ? 15 * US : 150 * US);
+    });
+  }
+
+  test("a burst of 2 ms more delay than the path's own for 8 s on a wire is not a step either", () => {
+    // Spread (uniform 1–5 ms) unlike a wire's: not the same delay moved down.
+    const { published } = runFilter(
+      makeStream({ seconds: 60, path: WIRE, seed: 23, ppm: 0, burst: { atS: 30, seconds: 8, minNs: MS, maxNs: 5 * MS } }),
+    );
+    expect(published.filter((p) => startsTimeline(p.outcome) && p.t > 1)).toEqual([]);
+    expect(figures(published, 20).absP99).toBeLessThanOrEqual(15 * US);
+  });
+});
+
+describe("gaps: a sender that sleeps and resumes", () => {
+  // Error over the first 10 s after the gap, for the two policies; the rate changes by
+  // `wanderPpm` in the middle of the gap (temperature while it slept).
+  function afterGap(path: Path, gapS: number, wanderPpm: number, gapPolicy: "continue" | "restart", seed: number) {
+    const stream = makeStream({ seconds: 40 + gapS + 30, path, seed, ppm: 30, gap: { atS: 40, seconds: gapS } });
+    const mid = (40 + gapS / 2) * S;
+    const truth = stream.truth;
+    const wandered: Stream = {
+      ...stream,
+      samples: stream.samples.map((s) => {
+        const t = Number(s.localTimeNs - LOCAL0);
+        return t > mid ? { ...s, offsetNs: BigInt.asUintN(64, s.offsetNs + BigInt(Math.round(wanderPpm * 1e-6 * (t - mid)))) } : s;
+      }),
+      truth: (l) => {
+        const t = Number(l - LOCAL0);
+        return t > mid ? BigInt.asUintN(64, truth(l) + BigInt(Math.round(wanderPpm * 1e-6 * (t - mid)))) : truth(l);
+      },
+    };
+    const { published } = runFilter(wandered, { ...DEFAULT_TRACKING_RULES, gapPolicy });
+    const resumeAt = 40 + gapS;
+    const after = published.filter((p) => p.t >= resumeAt && p.t < resumeAt + 10);
+    const outcome = after[0]!.outcome;
+    return { meanAbs: after.reduce((a, p) => a + Math.abs(p.epsNs), 0) / after.length, outcome };
+  }
+
+  for (const path of [WIRE, WIFI]) {
+    for (const gapS of [15, 60, 600]) {
+      test(`${path.name}, ${gapS} s gap: continuing is at least as accurate as restarting`, () => {
+        let cont = 0;
+        let restart = 0;
+        const outcomes = new Set<string>();
+        for (const seed of [1, 2, 3]) {
+          for (const wander of [0, 1]) {
+            const c = afterGap(path, gapS, wander, "continue", seed);
+            const r = afterGap(path, gapS, wander, "restart", seed);
+            cont += c.meanAbs / 6;
+            restart += r.meanAbs / 6;
+            outcomes.add(c.outcome);
+            expect(r.outcome).toBe("RESTARTED_AFTER_GAP");
+          }
+        }
+        console.log(
+          `${path.name}, ${gapS} s gap: mean |error above the path minimum| over 10 s after it: continue ${us(cont)} µs (${[...outcomes].join(", ")}), restart ${us(restart)} µs`,
+        );
+        // On a wire both are a few µs; on Wi-Fi carrying the fit (or the rate) on is much better.
+        expect(cont).toBeLessThanOrEqual(path === WIRE ? restart + 2 * US : restart);
+        expect(outcomes.size).toBe(1);
+        // A wire measures the level again at once; a Wi-Fi path keeps the fit over short gaps.
+        // (5 ppm of wander over the gap against the path's delay spread: µs on a wire, ms on Wi-Fi.)
+        expect([...outcomes][0]).toBe(path === WIRE || gapS >= 600 ? "REMEASURED_AFTER_GAP" : "RESUMED");
+      });
+    }
+  }
+});
+
+describe("the samples it is given", () => {
+  test("the first sample is published as it is; TRACKING_IDLE is the start", () => {
+    const step = trackOffset(TRACKING_IDLE, { localTimeNs: 5n * BigInt(S), offsetNs: 123_456_789n });
+    expect(step.outcome).toBe("STARTED");
+    expect(startsTimeline(step.outcome)).toBe(true);
+    expect(step.estimate).toEqual({ localTimeNs: 5n * BigInt(S), offsetNs: 123_456_789n });
+  });
+
+  test("unpaired samples are ignored once paired ones come; a sender of unpaired ones only is tracked", () => {
+    const mixed = runFilter(makeStream({ seconds: 60, path: WIRE, seed: 30, ppm: 10, unpaired: 0.1 }));
+    const ignored = mixed.published.filter((p) => p.outcome === "UNPAIRED_IGNORED");
+    expect(ignored.length).toBeGreaterThan(20);
+    expect(figures(mixed.published, STEADY_FROM_S).absP99).toBeLessThanOrEqual(15 * US);
+    // An unpaired sample's own offset (here: 300 µs high, as a Sync correction it lacks could make it) moves nothing.
+    const last = mixed.published[mixed.published.length - 1]!;
+    const step = trackOffset(mixed.state, { localTimeNs: last.localTimeNs + 125_000_000n, offsetNs: last.offsetNs + 300_000n, paired: false });
+    expect(step.outcome).toBe("UNPAIRED_IGNORED");
+    expect(step.state).toBe(mixed.state);
+
+    const alone = runFilter(makeStream({ seconds: 60, path: WIRE, seed: 31, ppm: 10, unpaired: 1 }));
+    expect(alone.published.some((p) => p.outcome === "UNPAIRED_IGNORED")).toBe(false);
+    expect(figures(alone.published, STEADY_FROM_S).absP99).toBeLessThanOrEqual(15 * US);
+  });
+
+  test("local time that goes back by more than a second (CLOCK_REALTIME stepped) starts a new timeline", () => {
+    const { state, published } = runFilter(makeStream({ seconds: 30, path: WIRE, seed: 32, ppm: 0 }));
+    const last = published[published.length - 1]!;
+    const step = trackOffset(state, { localTimeNs: last.localTimeNs - 3_600n * BigInt(S), offsetNs: last.offsetNs + 3_600n * BigInt(S) });
+    expect(step.outcome).toBe("LOCAL_CLOCK_STEPPED");
+    expect(startsTimeline(step.outcome)).toBe(true);
+    expect(step.estimate).toEqual({ localTimeNs: last.localTimeNs - 3_600n * BigInt(S), offsetNs: last.offsetNs + 3_600n * BigInt(S) });
+  });
+
+  test("a master behind the local clock, its offset wrapping through zero: exact u64 arithmetic", () => {
+    // Offset starts 0.5 ms above zero and falls at 50 ppm: through zero after 10 s, to 2^64 − 2.5 ms.
+    const { published } = runFilter(makeStream({ seconds: 60, path: WIRE, seed: 33, ppm: -50, offset0: 500_000n + 40_000n }));
+    const f = figures(published, STEADY_FROM_S);
+    expect(f.absP99).toBeLessThanOrEqual(15 * US);
+    const lastOffset = published[published.length - 1]!.offsetNs;
+    expect(lastOffset).toBeGreaterThan(2n ** 64n - 3_000_000n);
+    expect(lastOffset).toBeLessThan(2n ** 64n);
+  });
+
+  test("exact to the ns over two hours with no jitter (the reference moves forward many times)", () => {
+    const still: Path = { name: "constant", baseNs: 40 * US, jitter: () => 0, spikeChance: 0, spikeMinNs: 0, spikeMaxNs: 0 };
+    const stream = makeStream({ seconds: 7200, path: still, seed: 34, ppm: 0 });
+    const { published } = runFilter(stream);
+    for (const p of published) expect(p.epsNs).toBe(0);
+  });
+
+  test("memory is bounded; the input state is never changed; the same input gives the same output", () => {
+    const stream = makeStream({ seconds: 3600, path: WIFI, seed: 35, ppm: 20 });
+    let state: TrackingState = TRACKING_IDLE;
+    let maxWindow = 0;
+    let maxRecent = 0;
+    for (const [i, sample] of stream.samples.entries()) {
+      if (i % 997 === 0) {
+        const frozen = deepFreeze(state);
+        const a = trackOffset(frozen, sample);
+        const b = trackOffset(frozen, sample);
+        expect(a).toEqual(b);
+      }
+      state = trackOffset(state, sample).state;
+      maxWindow = Math.max(maxWindow, state.timeline!.window.length);
+      maxRecent = Math.max(maxRecent, state.timeline!.recent.length);
+    }
+    expect(maxWindow).toBeLessThanOrEqual(DEFAULT_TRACKING_RULES.maxWindowSamples);
+    expect(maxWindow).toBeGreaterThan(230); // 30 s at 8 Hz
+    expect(maxRecent).toBeLessThanOrEqual(DEFAULT_TRACKING_RULES.recentSamples);
+  });
+});
