@@ -24,6 +24,7 @@ import { decode } from "../src/ptp/decode.ts";
 import { encodeAnnounce, encodeFollowUp, encodeSync } from "../src/ptp/encode.ts";
 import { FLAG_TWO_STEP } from "../src/ptp/types.ts";
 import { createPrng } from "../test/support/prng.ts";
+import { trackerOptions } from "../test/clock/helpers.ts";
 
 const S = 1_000_000_000n;
 const U64 = 1n << 64n;
@@ -59,7 +60,7 @@ function pureRun(version: 5 | 10, hours: number, ppm: number, seed: number): Pur
   const OFFSET0 = 3_600n * S + 123_456_789n; // master − local at the start
   const pairs = Math.round(hours * 3600 * 8);
 
-  let state: TrackerState = createTracker({ interfaceVersion: version, ourClockIdentity: 0x0011_22ff_fe33_4455n });
+  let state: TrackerState = createTracker(trackerOptions({ interfaceVersion: version }));
   if (version === 5) state = reduce(state, { kind: "timing-peers", addresses: [PEER] }, T0).state;
   else {
     state = reduce(state, { kind: "follow", address: PEER }, T0).state;

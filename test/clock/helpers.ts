@@ -16,6 +16,7 @@ import type { PublishedMaster, TrackerEffect } from "../../src/clock/effects.ts"
 import type { FollowState } from "../../src/clock/client-follow.ts";
 import { publishedRecord } from "../../src/clock/select.ts";
 import type { MasterState } from "../../src/clock/state.ts";
+import { DEFAULTS } from "../../src/daemon/options.ts";
 import { createTracker, reduce, type TrackerEvent, type TrackerOptions, type TrackerState } from "../../src/clock/tracker.ts";
 
 export const S = 1_000_000_000n;
@@ -23,6 +24,22 @@ export const MS = 1_000_000n;
 export const US = 1_000n;
 
 export const OUR_CLOCK_ID = 0x0011_22ff_fe33_4455n;
+
+/**
+ * What createTracker needs, as the daemon would give it with its defaults (src/daemon/options.ts),
+ * but with the classic filter: the tests of the tracker work out exact figures from the
+ * original's rules. Overrides win.
+ */
+export function trackerOptions(overrides: Partial<TrackerOptions> = {}): TrackerOptions {
+  return {
+    ourClockIdentity: OUR_CLOCK_ID,
+    interfaceVersion: DEFAULTS.interfaceVersion,
+    mainClient: DEFAULTS.shmName,
+    maxClients: DEFAULTS.maxClients,
+    offsetFilter: "classic",
+    ...overrides,
+  };
+}
 
 export function ts(ns: bigint): Timestamp {
   return { seconds: ns / S, nanoseconds: Number(ns % S) };
@@ -145,7 +162,7 @@ export class Scenario {
   }
 
   constructor(options: Partial<TrackerOptions> = {}, startNs = 1_000n * S) {
-    this.state = createTracker({ ourClockIdentity: OUR_CLOCK_ID, ...options });
+    this.state = createTracker(trackerOptions(options));
     this.now = startNs;
   }
 

@@ -11,7 +11,7 @@ import { publishedRecord } from "../../src/clock/select.ts";
 import type { InterfaceVersion } from "../../src/rules/interface-version.ts";
 import { createTracker, reduce, type TrackerEffect, type TrackerEvent, type TrackerState } from "../../src/clock/tracker.ts";
 import type { PtpMessage } from "../../src/ptp/types.ts";
-import { MS, OUR_CLOCK_ID, S, US, announce, deepFreeze, deepRender, followUp, other, prng, sync } from "./helpers.ts";
+import { MS, OUR_CLOCK_ID, S, US, announce, deepFreeze, deepRender, followUp, other, prng, sync, trackerOptions } from "./helpers.ts";
 
 const T0 = 1_000n * S;
 
@@ -61,7 +61,7 @@ function randomScript(seed: number, count: number): { event: TrackerEvent; nowNs
 
 describe("reducer properties", () => {
   test("reduce never changes its input state (deep-frozen, and compared)", () => {
-    let state: TrackerState = createTracker({ ourClockIdentity: OUR_CLOCK_ID, maxRecords: 12 });
+    let state: TrackerState = createTracker(trackerOptions({ maxRecords: 12 }));
     for (const { event, nowNs } of randomScript(1, 3_000)) {
       const before = JSON.stringify(deepRender(state));
       deepFreeze(state);
@@ -74,7 +74,7 @@ describe("reducer properties", () => {
   for (const seed of [2, 3, 4, 5]) {
     test(`invariants over a random script (seed ${seed})`, () => {
       const maxRecords = seed === 2 ? 32 : 8;
-      let state: TrackerState = createTracker({ ourClockIdentity: OUR_CLOCK_ID, maxRecords });
+      let state: TrackerState = createTracker(trackerOptions({ maxRecords }));
       let published: PublishedMaster | null = null;
       let publishes = 0;
       for (const { event, nowNs } of randomScript(seed, 20_000)) {
@@ -117,7 +117,7 @@ describe("reducer properties", () => {
 describe("a hostile flood", () => {
   test("20k datagrams from 5000 addresses keep the table at its bound and the peer in it", () => {
     const random = prng(99);
-    let state = createTracker({ ourClockIdentity: OUR_CLOCK_ID });
+    let state = createTracker(trackerOptions());
     state = reduce(state, { kind: "timing-peers", addresses: ["192.168.1.1"] }, T0).state;
     let now = T0;
     for (let i = 0; i < 20_000; i++) {
@@ -208,7 +208,7 @@ function runWithTimer(
 describe("reducer properties, versions 8–10", () => {
   test("reduce never changes its input state (deep-frozen, and compared)", () => {
     let steps = 0;
-    const initial = createTracker({ ourClockIdentity: OUR_CLOCK_ID, maxRecords: 12, interfaceVersion: 9 });
+    const initial = createTracker(trackerOptions({ maxRecords: 12, interfaceVersion: 9 }));
     runWithTimer(initial, randomFollowScript(1, 3_000), 1, () => steps++, true);
     expect(steps).toBeGreaterThan(3_000);
   });
@@ -231,7 +231,7 @@ describe("reducer properties, versions 8–10", () => {
       const announced = new Map<string, Set<bigint>>();
       // Every local time a Sync or Follow_Up from each address was received at.
       const received = new Map<string, Set<bigint>>();
-      const initial = createTracker({ ourClockIdentity: OUR_CLOCK_ID, maxRecords, interfaceVersion: version });
+      const initial = createTracker(trackerOptions({ maxRecords, interfaceVersion: version }));
       runWithTimer(initial, randomFollowScript(seed, 20_000), seed, (event, nowNs, state, effects) => {
         const lapsedBefore = !model.active && (model.validUntilNs === null || nowNs >= model.validUntilNs);
         switch (event.kind) {

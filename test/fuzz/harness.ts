@@ -30,6 +30,7 @@ import { decode } from "../../src/ptp/decode.ts";
 import { encodeAnnounce, encodeFollowUp, encodeHeader, encodeOrganizationExtensionTlv, encodeSync, encodeTlv } from "../../src/ptp/encode.ts";
 import { FLAG_TWO_STEP, type DecodeErrorKind, type DecodeResult, type PtpMessage } from "../../src/ptp/types.ts";
 import { createPrng, type Prng } from "../support/prng.ts";
+import { trackerOptions } from "../clock/helpers.ts";
 
 export const S = 1_000_000_000n;
 export const MS = 1_000_000n;
@@ -362,7 +363,7 @@ export function runPtpFuzz(options: PtpFuzzOptions): PtpFuzzResult {
   const driven: Driven[] = [];
   for (const version of options.versions) {
     if (!isInterfaceVersion(version)) throw new Error(`the tracker does not serve interface ${version}`);
-    let state = createTracker({ interfaceVersion: version, ourClockIdentity: OUR_CLOCK_ID });
+    let state = createTracker(trackerOptions({ interfaceVersion: version, ourClockIdentity: OUR_CLOCK_ID }));
     if (traitsOf(version).followsOneClock) {
       state = reduce(state, { kind: "follow", address: PEER_IP }, now).state;
       if (traitsOf(version).hasPlayCommands) state = reduce(state, { kind: "play-begin" }, now).state;
@@ -706,7 +707,7 @@ export function runControlFuzz(options: ControlFuzzOptions): ControlFuzzResult {
   let caseIndex = 0;
   for (const version of options.versions) {
     // Accepted commands go on into a tracker, as the shell sends them.
-    let state = createTracker({ interfaceVersion: version, ourClockIdentity: OUR_CLOCK_ID });
+    let state = createTracker(trackerOptions({ interfaceVersion: version, ourClockIdentity: OUR_CLOCK_ID }));
     let now = 1_700_000_000n * S;
     for (let i = 0; i < countPerVersion; i++, caseIndex++) {
       now += BigInt(random.int(0, 200)) * MS;
