@@ -39,6 +39,8 @@ export interface ClockRecord {
    * restarted Sync sequence (table.ts). Offset filters compare it with the last they saw.
    */
   readonly timelineEpoch: number;
+  /** sequenceId of the last Sync heard; null before the first. */
+  readonly lastSyncSequenceId: number | null;
 }
 
 export function newRecord(ip: string, isTimingPeer: boolean, lastHeardNs: bigint | null): ClockRecord {
@@ -54,6 +56,7 @@ export function newRecord(ip: string, isTimingPeer: boolean, lastHeardNs: bigint
     samples: [],
     wake: WAKE_IDLE,
     timelineEpoch: 0,
+    lastSyncSequenceId: null,
   };
 }
 
