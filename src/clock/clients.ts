@@ -14,7 +14,7 @@
 import { traitsOf } from "../rules/interface-version.ts";
 import { nsToSecondsForLog } from "../time/ns.ts";
 import type { Draft } from "./draft.ts";
-import { samePublishedMaster } from "./effects.ts";
+import { samePublishedMaster, type LogLevel } from "./effects.ts";
 import {
   followAnnounce,
   followSample,
@@ -86,7 +86,7 @@ export function onFollow(d: Draft, name: string, address: string | null): void {
   if (address === null || address === "") {
     d.putClient({ ...client, follow: stopFollowing(client.follow) });
     updatePeers(d);
-    d.limitedLog("follow", "info", clientLabel(d, name, "timing stopped"));
+    clientLog(d, name, "follow", "info", "timing stopped");
     return;
   }
   // A clock another client follows keeps its record (and samples); otherwise an inert record
@@ -95,7 +95,7 @@ export function onFollow(d: Draft, name: string, address: string | null): void {
   const playControlled = traitsOf(d.config.interfaceVersion).hasPlayCommands;
   d.putClient({ ...client, follow: startFollowing(client.follow, address, d.nowNs, playControlled, d.config.follow) });
   updatePeers(d);
-  d.limitedLog("follow", "info", clientLabel(d, name, `following ${address}`));
+  clientLog(d, name, "follow", "info", `following ${address}`);
 }
 
 /** "<name> B" / "E" / "P" (interfaces 9, 10). */
@@ -112,23 +112,23 @@ export function onPlay(d: Draft, name: string, kind: PlayCommand): void {
     case "play-begin": {
       const step = playBegin(follow, d.nowNs);
       d.putClient({ ...client, follow: step.state });
-      if (step.outcome === "ALREADY_ACTIVE") d.limitedLog("play", "debug", clientLabel(d, name, "play began: clock already active"));
-      else if (step.outcome === "BEGAN") d.limitedLog("play", "info", clientLabel(d, name, "play began: clock active"));
-      else d.limitedLog("play", "info", clientLabel(d, name, "play began: clock active (smoothing restarted)"));
+      if (step.outcome === "ALREADY_ACTIVE") clientLog(d, name, "play", "debug", "play began: clock already active");
+      else if (step.outcome === "BEGAN") clientLog(d, name, "play", "info", "play began: clock active");
+      else clientLog(d, name, "play", "info", "play began: clock active (smoothing restarted)");
       break;
     }
     case "play-end": {
       const step = playEnd(follow, d.nowNs, d.config.follow);
       d.putClient({ ...client, follow: step.state });
-      if (step.outcome === "NOT_ACTIVE") d.limitedLog("play", "debug", clientLabel(d, name, "play ended: clock was not active"));
+      if (step.outcome === "NOT_ACTIVE") clientLog(d, name, "play", "debug", "play ended: clock was not active");
       else {
         const validFor = nsToSecondsForLog(d.config.follow.validAfterPlayEndNs);
-        d.limitedLog("play", "info", clientLabel(d, name, `play ended: clock valid for ${validFor} s more`));
+        clientLog(d, name, "play", "info", `play ended: clock valid for ${validFor} s more`);
       }
       break;
     }
     case "pause":
-      d.limitedLog("play", "debug", clientLabel(d, name, "play paused: nothing to do"));
+      clientLog(d, name, "play", "debug", "play paused: nothing to do");
       break;
   }
 }
@@ -146,7 +146,7 @@ export function onRecordUpdate(d: Draft, update: RecordUpdate): void {
     for (const sample of samples) {
       const step = followSample(follow, sample, grandmasterIdentity, d.config.follow, record.timelineEpoch);
       follow = step.state;
-      if (step.note !== null) d.limitedLog(step.note.key, step.note.level, step.note.message(record.ip));
+      if (step.note !== null) clientLog(d, client.name, step.note.key, step.note.level, step.note.message(record.ip));
       if (step.wake && !woken) {
         // One pair of Announces however many clients noticed the stall.
         woken = true;
@@ -174,7 +174,7 @@ export function settle(d: Draft, timerFired: boolean): void {
     if (!unchanged) {
       const master = followedMaster(follow, d.nowNs);
       if (master === null && published !== null && follow.ip === published.ip && !isPublishable(follow, d.nowNs)) {
-        d.limitedLog("lapsed", "debug", clientLabel(d, client.name, `clock ${follow.ip} no longer active or valid: publishing zeros`));
+        clientLog(d, client.name, "lapsed", "debug", `clock ${follow.ip} no longer active or valid: publishing zeros`);
       }
       if (!samePublishedMaster(published, master)) {
         d.putClient({ ...client, published: master });
@@ -189,7 +189,11 @@ export function settle(d: Draft, timerFired: boolean): void {
   if (tick.delayMs !== null) d.effects.push({ kind: "schedule-tick", delayMs: tick.delayMs });
 }
 
-/** Log lines about one client name it when the daemon serves more than the main one. */
-function clientLabel(d: Draft, name: string, message: string): string {
-  return name === d.config.mainClient && d.clients!.size <= 1 ? message : `${name}: ${message}`;
+/**
+ * A line about one client, rate-limited per client (so that one room's lines never hide
+ * another's), and naming the client when the daemon serves more than the main one.
+ */
+function clientLog(d: Draft, name: string, key: string, level: LogLevel, message: string): void {
+  const text = name === d.config.mainClient && d.clients!.size <= 1 ? message : `${name}: ${message}`;
+  d.limitedLog(`${key} ${name}`, level, text);
 }

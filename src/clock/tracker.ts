@@ -41,7 +41,7 @@ import { DEFAULT_SYFU_RULES } from "./syfu.ts";
 import { collectGarbage, onPtpMessage } from "./table.ts";
 import { DEFAULT_WAKE_RULES } from "./wake.ts";
 
-export type { AnnounceFields, LogLevel, PublishedMaster, TrackerEffect } from "./effects.ts";
+export type { AnnounceToSend, LogLevel, PublishedMaster, TrackerEffect } from "./effects.ts";
 export type { ClientState, MasterState, OverflowState, SelectionState, TrackerConfig, TrackerState, TrackerStep } from "./state.ts";
 export { snapshot, type ClientSnapshot, type FollowSnapshot, type RecordSnapshot, type TrackerSnapshot } from "./snapshot.ts";
 

@@ -11,7 +11,7 @@ import { publishedRecord } from "../../src/clock/select.ts";
 import type { InterfaceVersion } from "../../src/rules/interface-version.ts";
 import { createTracker, reduce, type TrackerEffect, type TrackerEvent, type TrackerState } from "../../src/clock/tracker.ts";
 import type { PtpMessage } from "../../src/ptp/types.ts";
-import { MS, OUR_CLOCK_ID, S, US, announce, deepFreeze, deepRender, followUp, other, prng, sync, trackerOptions } from "./helpers.ts";
+import { MS, S, US, announce, deepFreeze, deepRender, followUp, other, prng, sync, trackerOptions } from "./helpers.ts";
 
 const T0 = 1_000n * S;
 
