@@ -12,7 +12,8 @@ import type { SequenceFilter, SequenceFilterState } from "./sequence-seam.ts";
 /** What is worth a log line among the estimator's outcomes: the restarts of its timeline. */
 const TIMELINE_NOTES: Partial<Record<TrackingStep["outcome"], string>> = {
   STEPPED_UP: "its time stepped up by more than 1 ms: a new timeline",
-  STEPPED_DOWN: "its time stepped down by more than 1 ms, and stayed there: a new timeline",
+  STEPPED_DOWN: "its time stepped down by more than 1 ms, after a change of its Announce or a restart of its Syncs: a new timeline",
+  FOLLOWED_DOWN: "its samples stayed more than 1 ms low for a minute (a step down, or a queue that long): followed, slewed; a new timeline",
   LOCAL_CLOCK_STEPPED: "the local clock went back: a new timeline",
   RESTARTED_AFTER_GAP: "heard again after a silence: offset estimate restarted",
   REMEASURED_AFTER_GAP: "heard again after a silence: offset measured again, rate kept",
