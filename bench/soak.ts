@@ -254,7 +254,7 @@ async function daemonMain(seconds: number, floodRate: number) {
 
 async function shellMain(seconds: number, floodRate: number) {
   const { startDaemon } = await import("../src/daemon/daemon.ts");
-  const { DEFAULTS, defaultOffsetFilter } = await import("../src/daemon/options.ts");
+  const { DEFAULTS } = await import("../src/daemon/options.ts");
   const { createLogger, memoryReporter } = await import("../src/daemon/log.ts");
   const { randomPorts, uniqueShmName } = await import("../test/support/daemon.ts");
   const { startPtpMaster } = await import("../test/support/ptp-master.ts");
@@ -275,7 +275,7 @@ async function shellMain(seconds: number, floodRate: number) {
       generalPort: ports.general,
       ptpAddresses: ["127.0.0.1"],
       allowRemoteControl: false,
-      offsetFilter: defaultOffsetFilter(5),
+      offsetFilter: DEFAULTS.offsetFilter,
       maxClients: DEFAULTS.maxClients,
       verbosity: 1,
     },
