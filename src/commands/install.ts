@@ -21,6 +21,7 @@ import {
 import { basename, dirname, join, resolve } from "node:path";
 import unitTemplate from "../../nqptp.service" with { type: "text" };
 import { usageError } from "../cli/args.ts";
+import { EXIT } from "../cli/exit-status.ts";
 import { VERSION } from "../cli/version.ts";
 import type { Io } from "./io.ts";
 import {
@@ -34,7 +35,6 @@ import {
 } from "./install-args.ts";
 import {
   BINARY_MODE,
-  EXIT,
   UNIT_MODE,
   chooseInterfaceVersion,
   modeText,
