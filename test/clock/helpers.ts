@@ -260,16 +260,6 @@ export function deepRender(value: unknown): unknown {
   return value;
 }
 
-/** Deterministic PRNG for randomised scripts: a 32-bit linear congruential generator. */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    // The high bits of an LCG are the good ones.
-    return (state >>> 8) / 16777216;
-  };
-}
-
 export type ScheduleTickEffect = Extract<TrackerEffect, { kind: "schedule-tick" }>;
 
 /**
