@@ -1,32 +1,20 @@
 // Builders for decoded PTP messages (plain objects of src/ptp/types.ts) and a scenario runner
 // for the clock tracker. No sockets, no clocks: every time is given.
 
-import type {
-  AnnounceMessage,
-  ClockQuality,
-  FollowUpMessage,
-  Header,
-  OtherMessage,
-  PtpMessage,
-  SyncMessage,
-  Timestamp,
-} from "../../src/ptp/types.ts";
+import type { AnnounceMessage, ClockQuality, FollowUpMessage, Header, OtherMessage, PtpMessage, SyncMessage } from "../../src/ptp/types.ts";
 import { FLAG_TWO_STEP } from "../../src/ptp/types.ts";
 import type { PublishedMaster, TrackerEffect } from "../../src/clock/effects.ts";
 import type { FollowState } from "../../src/clock/client-follow.ts";
 import { publishedRecord } from "../../src/clock/select.ts";
 import type { MasterState } from "../../src/clock/state.ts";
 import { createTracker, reduce, type TrackerEvent, type TrackerOptions, type TrackerState } from "../../src/clock/tracker.ts";
+import { ptpTimestamp } from "../support/timestamp.ts";
 
 export const S = 1_000_000_000n;
 export const MS = 1_000_000n;
 export const US = 1_000n;
 
 export const OUR_CLOCK_ID = 0x0011_22ff_fe33_4455n;
-
-export function ts(ns: bigint): Timestamp {
-  return { seconds: ns / S, nanoseconds: Number(ns % S) };
-}
 
 export function header(messageType: number, clockIdentity: bigint, sequenceId: number, extra: Partial<Header> = {}): Header {
   return {
@@ -61,7 +49,7 @@ export function announce(clockIdentity: bigint, sequenceId: number, o: AnnounceO
   return {
     kind: "announce",
     header: header(0xb, clockIdentity, sequenceId, { messageLength: 64, flagField: 0x0408, ...o.header }),
-    originTimestamp: ts(0n),
+    originTimestamp: ptpTimestamp(0n),
     currentUtcOffset: o.currentUtcOffset ?? 37,
     grandmasterPriority1: o.grandmasterPriority1 ?? 248,
     grandmasterClockQuality: { clockClass: 248, clockAccuracy: 0xfe, offsetScaledLogVariance: 0xffff, ...o.grandmasterClockQuality },
@@ -86,7 +74,7 @@ export function sync(
       logMessageInterval: -3,
       ...o.header,
     }),
-    originTimestamp: ts(0n),
+    originTimestamp: ptpTimestamp(0n),
   };
 }
 
@@ -104,7 +92,7 @@ export function followUp(
       logMessageInterval: -3,
       ...o.header,
     }),
-    preciseOriginTimestamp: ts(preciseOriginNs),
+    preciseOriginTimestamp: ptpTimestamp(preciseOriginNs),
     tlvLength: 0,
   };
 }

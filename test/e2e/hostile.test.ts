@@ -19,6 +19,7 @@ import { compiledBinary, randomPorts, startDaemon, uniqueShmName, type RunningDa
 import { startPtpMaster, type PtpMaster } from "../support/ptp-master.ts";
 import { offsetError, readShm, sendControl, waitForShm } from "./support.ts";
 import { cleanupAfterEach } from "../support/cleanups.ts";
+import { ptpTimestamp } from "../support/timestamp.ts";
 
 setDefaultTimeout(60_000);
 
@@ -438,7 +439,7 @@ describe("the control port and other hosts", () => {
 function masterPackets(clockIdentity: bigint, sequenceId: number, offsetNs: bigint) {
   const common = { transportSpecific: 1, domainNumber: 0, clockIdentity, sourcePortNumber: 1, sequenceId: sequenceId & 0xffff };
   const now = realtimeNs() + offsetNs;
-  const ts = { seconds: now / S, nanoseconds: Number(now % S) };
+  const ts = ptpTimestamp(now);
   return {
     announce: encodeAnnounce({
       ...common,

@@ -29,6 +29,7 @@ import { decode } from "../../src/ptp/decode.ts";
 import { encodeAnnounce, encodeFollowUp, encodeHeader, encodeOrganizationExtensionTlv, encodeSync, encodeTlv } from "../../src/ptp/encode.ts";
 import { FLAG_TWO_STEP, type DecodeErrorKind, type DecodeResult, type PtpMessage } from "../../src/ptp/types.ts";
 import { createPrng, type Prng } from "../support/prng.ts";
+import { ptpTimestamp } from "../support/timestamp.ts";
 
 export const S = 1_000_000_000n;
 export const MS = 1_000_000n;
@@ -110,11 +111,6 @@ export interface PtpFuzzResult {
 // ---------------------------------------------------------------------------------------------
 // Valid encodings to start from
 
-function toTimestamp(ns: bigint) {
-  const v = ns < 0n ? 0n : ns;
-  return { seconds: (v / S) & 0xffff_ffff_ffffn, nanoseconds: Number(v % S) };
-}
-
 function appleFollowUpTlvs(random: Prng): Uint8Array[] {
   // Apple's Follow_Ups carry 802.1AS-style organization extensions (OUI 00:80:C2, subtype 1),
   // plus one of Apple's own (OUI 00:0D:93).
@@ -145,7 +141,7 @@ export function templates(random: Prng): Templates {
       encodeFollowUp({
         ...common(id, seq),
         flagField: 0,
-        preciseOriginTimestamp: toTimestamp(precise),
+        preciseOriginTimestamp: ptpTimestamp(precise),
         ...(tlvs ? { tlvs: appleFollowUpTlvs(random) } : {}),
       }),
     announce: (id, seq, best) =>
