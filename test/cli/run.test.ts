@@ -13,7 +13,7 @@ import { startDaemon, type Daemon } from "../../src/daemon/daemon.ts";
 import { createLogger, memoryReporter } from "../../src/daemon/log.ts";
 import type { Notifier } from "../../src/systemd/notify.ts";
 import { cleanupAfterEach } from "../support/cleanups.ts";
-import { randomPorts, uniqueShmName } from "../support/daemon.ts";
+import { randomPorts, regionAndPortArgs, uniqueShmName } from "../support/daemon.ts";
 
 setDefaultTimeout(20_000);
 
@@ -80,14 +80,7 @@ function program(options: { watchdogMs?: number; startDaemon?: ProgramSeams["sta
     told,
     daemons,
     shmName,
-    args: [
-      `--shm-name=${shmName}`,
-      `--event-port=${ports.event}`,
-      `--general-port=${ports.general}`,
-      `--control-port=${ports.control}`,
-      "--control-address=127.0.0.1",
-      "--ptp-address=127.0.0.1",
-    ],
+    args: [...regionAndPortArgs(shmName, ports), "--control-address=127.0.0.1", "--ptp-address=127.0.0.1"],
     get log() {
       return lines.map((l) => `${LEVELS[l.level] ?? l.level} ${l.message}`);
     },
