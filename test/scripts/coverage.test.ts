@@ -96,31 +96,85 @@ describe("the total and the floor", () => {
   });
 });
 
+/** A bun test --coverage run of `testFile` with `root` as its working directory: its lcov records. */
+function exercised(root: string, testFile: string): FileCoverage[] {
+  const dir = mkdtempSync(join(tmpdir(), "nqptp-coverage-test-"));
+  try {
+    const run = Bun.spawnSync([process.execPath, "test", "--coverage", "--coverage-reporter=lcov", `--coverage-dir=${dir}`, testFile], {
+      cwd: root,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    if (run.exitCode !== 0) throw new Error(`${testFile} failed: ${run.stderr.toString()}`);
+    return parseLcov(readFileSync(join(dir, "lcov.info"), "utf8"), root);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe("counting a file no test loads", () => {
-  test("its lines and functions are Bun's own figures for it, with no hits", () => {
-    // What Bun reports for src/util/rate-limit.ts when its tests exercise it...
-    const dir = mkdtempSync(join(tmpdir(), "nqptp-coverage-test-"));
+  test("lines as Bun counts them for the file when its tests run it; functions as Bun counts them once all of them ran", () => {
+    // Functions of every kind, nested ones too, which Bun sees only once they are created.
+    const root = mkdtempSync(join(tmpdir(), "nqptp-coverage-test-"));
     try {
-      const run = Bun.spawnSync(
+      mkdirSync(join(root, "src"));
+      writeFileSync(
+        join(root, "src", "shapes.ts"),
         [
-          process.execPath,
-          "test",
-          "--coverage",
-          "--coverage-reporter=lcov",
-          `--coverage-dir=${dir}`,
-          join(ROOT, "test", "util", "rate-limit.test.ts"),
-        ],
-        { cwd: ROOT, stdout: "pipe", stderr: "pipe" },
+          "export class Box {",
+          "  #v = 0;",
+          "  constructor(v: number) {",
+          "    this.#v = v;",
+          "  }",
+          "  get value(): number {",
+          "    return this.#v;",
+          "  }",
+          "  set value(v: number) {",
+          "    this.#v = v;",
+          "  }",
+          "  twice(): number {",
+          "    return [this.#v].map((x) => x * 2)[0]!;",
+          "  }",
+          "}",
+          "export function outer(n: number): number {",
+          "  const inner = function (k: number) {",
+          "    return k + 1;",
+          "  };",
+          "  return inner(n);",
+          "}",
+          "export const viaObject = (x: number) => ({ m() { return x; } }).m();",
+          "declare function notCode(): void;",
+          "",
+        ].join("\n"),
       );
-      expect(run.exitCode).toBe(0);
-      const exercised = parseLcov(readFileSync(join(dir, "lcov.info"), "utf8")).find((f) => f.file === "src/util/rate-limit.ts")!;
-      expect(exercised.lines.hit).toBeGreaterThan(0);
-      // ...is what the count of the unloaded file finds, at 0 hits.
-      const [counted] = countUnloaded(["src/util/rate-limit.ts"]);
-      expect(counted).toEqual(file("src/util/rate-limit.ts", [0, exercised.lines.found], [0, exercised.functions.found], true));
+      writeFileSync(
+        join(root, "shapes.test.ts"),
+        [
+          'import { expect, test } from "bun:test";',
+          'import { Box, outer, viaObject } from "./src/shapes.ts";',
+          'test("all", () => {',
+          "  const box = new Box(2);",
+          "  box.value = 3;",
+          "  expect([box.value, box.twice(), outer(1), viaObject(4)]).toEqual([3, 6, 2, 4]);",
+          "});",
+          "",
+        ].join("\n"),
+      );
+      const ran = exercised(root, "./shapes.test.ts").find((f) => f.file === "src/shapes.ts")!;
+      expect(ran.functions.hit).toBe(ran.functions.found); // every function ran
+      const [counted] = countUnloaded(["src/shapes.ts"], root);
+      expect(counted).toEqual(file("src/shapes.ts", [0, ran.lines.found], [0, ran.functions.found], true));
+      expect(counted!.functions.found).toBe(9);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(root, { recursive: true, force: true });
     }
+  });
+
+  test("the same for a file of src/: src/util/rate-limit.ts, against what its tests make Bun report", () => {
+    const ran = exercised(ROOT, join(ROOT, "test", "util", "rate-limit.test.ts")).find((f) => f.file === "src/util/rate-limit.ts")!;
+    expect(ran.lines.hit).toBeGreaterThan(0);
+    const [counted] = countUnloaded(["src/util/rate-limit.ts"]);
+    expect(counted).toEqual(file("src/util/rate-limit.ts", [0, ran.lines.found], [0, ran.functions.found], true));
   });
 
   test("the entry points are counted without running them", () => {
