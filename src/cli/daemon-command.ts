@@ -60,7 +60,7 @@ export const command = defineCommand({
     description: "Not Quite PTP: publishes the AirPlay master clock's offset in shared memory for Shairport Sync",
   },
   args,
-  // Listed for the help text; src/main.ts dispatches them before these options are parsed.
+  // Listed for the help text; src/cli/run.ts dispatches them before these options are parsed.
   subCommands: {
     status: defineCommand({
       meta: { name: "status", description: "Show the published master, every client region (8-10), and with --clocks every clock seen" },
