@@ -51,6 +51,7 @@ import { NS_PER_SECOND } from "../src/time/ns.ts";
 import { buildCReader } from "../test/support/c.ts";
 import { compiledBinary } from "../test/support/daemon.ts";
 import { createPrng } from "../test/support/prng.ts";
+import { ptpTimestamp as toTimestamp } from "../test/support/timestamp.ts";
 import { BUN, PtpLab, collectSamples, labUnavailableReason, type LabProcess, type PublishedSample } from "../test/net/netns-lab.ts";
 
 const SYNC_CORRECTION_NS = 1_250_000n;
@@ -91,10 +92,6 @@ interface MasterConfig {
 }
 
 // ---- the master simulator: `bun bench/accuracy-network.ts --master <json>`, in the master namespace ----
-
-function toTimestamp(ns: bigint) {
-  return { seconds: ns / NS_PER_SECOND, nanoseconds: Number(ns % NS_PER_SECOND) };
-}
 
 async function masterSimulator(config: MasterConfig): Promise<void> {
   const random = createPrng(config.seed);

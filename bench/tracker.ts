@@ -2,13 +2,14 @@
 // senders each sending Sync/Follow_Up, and one followed master's Follow_Up through the whole
 // reducer (interface 10) with each offset filter. Run: bun bench/tracker.ts
 import { createTracker, reduce, type TrackerEvent } from "../src/clock/tracker.ts";
-import { S, US, announce, followUp, prng, sync, trackerOptions } from "../test/clock/helpers.ts";
+import { S, US, announce, followUp, sync, trackerOptions } from "../test/clock/helpers.ts";
+import { createPrng } from "../test/support/prng.ts";
 
 const T0 = 1_000n * S;
 const N = 200_000;
 
 function flood(): number {
-  const random = prng(99);
+  const random = createPrng(99).float;
   const events: { event: TrackerEvent; nowNs: bigint }[] = [];
   let now = T0;
   for (let i = 0; i < N; i++) {
@@ -45,7 +46,7 @@ function fullTable(): number {
 
 /** CPU per Follow_Up of the followed clock (the reduce of the Follow_Up alone, which runs the filter), interface 10. */
 function followed(offsetFilter: "classic" | "tracking"): number {
-  const random = prng(7);
+  const random = createPrng(7).float;
   let state = createTracker(trackerOptions({ interfaceVersion: 10, offsetFilter }));
   state = reduce(state, { kind: "follow", address: "10.0.0.1" }, T0).state;
   state = reduce(state, { kind: "play-begin" }, T0).state;

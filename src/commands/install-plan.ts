@@ -3,18 +3,8 @@
 // the actions out, in order, and prints what they say.
 
 import { DEFAULT_INTERFACE_VERSION, INTERFACE_VERSIONS, type InterfaceVersion } from "../rules/interface-version.ts";
+import { EXIT } from "../cli/exit-status.ts";
 import { UNIT_MARKER_PREFIX, type ServiceAccount } from "./unit-file.ts";
-
-/** sysexits(3) values the commands exit with. */
-export const EXIT = {
-  ok: 0,
-  usage: 64, // EX_USAGE: unknown option, bad value
-  unavailable: 69, // EX_UNAVAILABLE: run from source (no binary to install), or no interface for this shairport-sync
-  osError: 71, // EX_OSERR: useradd or systemctl failed
-  cantCreate: 73, // EX_CANTCREAT: a file we did not install is in the way (--force replaces it)
-  ioError: 74, // EX_IOERR: reading or writing a file failed
-  noPermission: 77, // EX_NOPERM: not root
-} as const;
 
 // ---------------------------------------------------------------------------------------------
 // Which interface version: `shairport-sync -V`

@@ -11,13 +11,14 @@ import { publishedRecord } from "../../src/clock/select.ts";
 import type { InterfaceVersion } from "../../src/rules/interface-version.ts";
 import { createTracker, reduce, type TrackerEffect, type TrackerEvent, type TrackerState } from "../../src/clock/tracker.ts";
 import type { PtpMessage } from "../../src/ptp/types.ts";
-import { MS, S, US, announce, deepFreeze, deepRender, followUp, other, prng, sync, trackerOptions } from "./helpers.ts";
+import { createPrng } from "../support/prng.ts";
+import { MS, S, US, announce, deepFreeze, deepRender, followUp, other, sync, trackerOptions } from "./helpers.ts";
 
 const T0 = 1_000n * S;
 
 /** A random but plausible event: 48 addresses, a few of them peers, messages of every kind. */
 function randomScript(seed: number, count: number): { event: TrackerEvent; nowNs: bigint }[] {
-  const random = prng(seed);
+  const random = createPrng(seed).float;
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
   const addresses = Array.from({ length: 48 }, (_, i) => (i % 5 === 0 ? `fe80::${i.toString(16)}` : `10.0.${i >> 4}.${i & 15}`));
   const sequence = new Map<string, number>();
@@ -116,7 +117,7 @@ describe("reducer properties", () => {
 
 describe("a hostile flood", () => {
   test("20k datagrams from 5000 addresses keep the table at its bound and the peer in it", () => {
-    const random = prng(99);
+    const random = createPrng(99).float;
     let state = createTracker(trackerOptions());
     state = reduce(state, { kind: "timing-peers", addresses: ["192.168.1.1"] }, T0).state;
     let now = T0;
@@ -146,7 +147,7 @@ type ScriptItem = { event: TrackerEvent; nowNs: bigint };
  * wrong generation, to be ignored). Control events come about 8 times as often as peer lists did.
  */
 function randomFollowScript(seed: number, count: number): ScriptItem[] {
-  const random = prng(seed * 7919 + 17);
+  const random = createPrng(seed * 7919 + 17).float;
   const busy = Array.from({ length: 8 }, (_, i) => (i % 5 === 0 ? `fe80::${i.toString(16)}` : `10.0.${i >> 4}.${i & 15}`));
   const out: ScriptItem[] = [];
   for (const item of randomScript(seed, count)) {
@@ -181,7 +182,7 @@ function runWithTimer(
   onStep: (event: TrackerEvent, nowNs: bigint, after: TrackerState, effects: TrackerEffect[]) => void,
   freeze = false,
 ): TrackerState {
-  const random = prng(seed);
+  const random = createPrng(seed).float;
   let timerAt: bigint | null = null;
   const step = (event: TrackerEvent, nowNs: bigint) => {
     const rendered = freeze ? JSON.stringify(deepRender(state)) : "";

@@ -3,9 +3,9 @@
 
 import { describe, expect, test } from "bun:test";
 import unitTemplate from "../../nqptp.service" with { type: "text" };
+import { EXIT } from "../../src/cli/exit-status.ts";
 import { parseInstallArgs, parseUninstallArgs } from "../../src/commands/install-args.ts";
 import {
-  EXIT,
   chooseInterfaceVersion,
   interfaceVersionFromShairportVersion,
   planInstall,

@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import type { PublishedMaster } from "../../../src/clock/effects.ts";
 import { FollowScenario, MS, S, Scenario, SimMaster, type PublishEffect } from "../helpers.ts";
-import { prng } from "../helpers.ts";
+import { createPrng } from "../../support/prng.ts";
 
 const T0 = 1_000n * S;
 const IP = "10.0.0.5";
@@ -22,7 +22,7 @@ function published(effects: { kind: string }[]): PublishedMaster[] {
 
 /** 8 Hz Sync/Follow_Up for `seconds`, each Sync late by 100 µs plus exponential jitter (mean `jitterUs`). */
 function run(sc: Scenario, m: SimMaster, seconds: number, ppm: number, jitterUs: number, seed = 1) {
-  const random = prng(seed);
+  const random = createPrng(seed).float;
   const out: PublishedMaster[] = [];
   for (let i = 0; i < seconds * 8; i++) {
     sc.advance(125n * MS);
