@@ -110,7 +110,7 @@ export class ControlServer {
     options.log.warn(
       `control message ${detail}, but this nqptp serves shared memory interface ${options.traits.version}. ` +
         `Choose --interface-version to match your Shairport Sync: its "shairport-sync -V" string shows ` +
-        `smi8 → 8 (4.1.x), smi9 → 9 (4.2.x), smi10 → 10 (4.3.x and 5.x); no smi tag (4.0 and earlier) → 5.`,
+        `smi10 → 10 (4.3.x and 5.x), smi9 → 9 (4.2.x); 4.1.x shows no smi tag and needs 8; AirPlay 2 builds before 4.1 → 5.`,
     );
   }
 
