@@ -61,7 +61,10 @@ function hasModule(module: string): boolean {
 export function shairportSyncUnavailable(): string | null {
   const dir = clientsDir();
   if (!existsSync(join(dir, BUILD_SCRIPT))) {
-    return `no ${BUILD_SCRIPT} in ${dir} (the shared clients directory beside the repository; NQPTP_CLIENTS_DIR points elsewhere)`;
+    const where = process.env.NQPTP_CLIENTS_DIR
+      ? "NQPTP_CLIENTS_DIR"
+      : "the shared clients directory beside the repository; NQPTP_CLIENTS_DIR names another";
+    return `no ${BUILD_SCRIPT} in ${dir} (${where})`;
   }
   const missing = BUILD_NEEDS.filter((need) => (need.command ? Bun.which(need.command) === null : !hasModule(need.module!))).map((need) => need.pkg);
   if (Bun.which("flock") === null) missing.push("util-linux (flock)");
