@@ -17,6 +17,24 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)  # test/service.te
 # test/e2e/systemd.test.ts and bullseye.test.ts: Debian roots built with mmdebstrap, booted with systemd-nspawn
 command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap debian-archive-keyring)
 command -v systemd-nspawn >/dev/null 2>&1 || need+=(systemd-container)
+# test/e2e/shairport-sync.test.ts builds real Shairport Sync from the shared clients directory
+# beside the repository (or NQPTP_CLIENTS_DIR): what its build script needs, when it is there.
+clients=${NQPTP_CLIENTS_DIR:-../shared/clients}
+if [ -f "$clients/build-shairport-sync.sh" ]; then
+  command -v g++ >/dev/null 2>&1 || need+=(g++)
+  command -v make >/dev/null 2>&1 || need+=(make)
+  command -v autoreconf >/dev/null 2>&1 || need+=(autoconf)
+  command -v automake >/dev/null 2>&1 || need+=(automake)
+  command -v libtoolize >/dev/null 2>&1 || need+=(libtool)
+  command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+  command -v xxd >/dev/null 2>&1 || need+=(xxd)
+  command -v plistutil >/dev/null 2>&1 || need+=(libplist-utils) # configure --with-airplay-2 runs it
+  for module_package in popt:libpopt-dev libconfig:libconfig-dev openssl:libssl-dev soxr:libsoxr-dev \
+    libplist-2.0:libplist-dev libsodium:libsodium-dev libavutil:libavutil-dev libavcodec:libavcodec-dev \
+    libavformat:libavformat-dev uuid:uuid-dev libgcrypt:libgcrypt20-dev; do
+    pkg-config --exists "${module_package%%:*}" 2>/dev/null || need+=("${module_package#*:}")
+  done
+fi
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing Debian packages the tests need: ${need[*]}"

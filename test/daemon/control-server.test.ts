@@ -154,7 +154,7 @@ describe("what does not parse", () => {
     expect(warning).toStartWith(
       'warn control message "/nqptp T 10.0.0.5" is the form Shairport Sync 4.1 and later send, but this nqptp serves shared memory interface 5.',
     );
-    expect(warning).toContain("smi8 → 8 (4.1.x), smi9 → 9 (4.2.x), smi10 → 10 (4.3.x and 5.x); no smi tag (4.0 and earlier) → 5.");
+    expect(warning).toContain("smi10 → 10 (4.3.x and 5.x), smi9 → 9 (4.2.x); 4.1.x shows no smi tag and needs 8; AirPlay 2 builds before 4.1 → 5.");
     expect(debug).toBe('debug ignored a control message: wrong-form: "/nqptp T 10.0.0.5" is the form Shairport Sync 4.1 and later send');
     expect(t.server.stats.errors).toEqual({ "wrong-form": 2 });
     expect(t.warnings).toEqual([]);
