@@ -1,6 +1,6 @@
 // The event-port reader, main-thread side: starts the Worker (src/worker.ts running
-// event-reader-loop.ts), hands it the timestamped sockets, and turns what it posts into
-// datagrams for the daemon. Stopping is synchronous: the eventfd wakes the Worker, which closes
+// event-reader-loop.ts), hands it the timestamped sockets (the event port's; with --interface
+// both ports of one interface), and turns what it posts into datagrams for the daemon. Stopping is synchronous: the eventfd wakes the Worker, which closes
 // the sockets and says so through shared memory, so the port is free when close() returns.
 
 import { createEventFd, signalEventFd, close as closeFd } from "../sys/posix.ts";
