@@ -274,6 +274,7 @@ async function shellMain(seconds: number, floodRate: number) {
       eventPort: ports.event,
       generalPort: ports.general,
       ptpAddresses: ["127.0.0.1"],
+      interfaces: [],
       allowRemoteControl: false,
       offsetFilter: defaultOffsetFilter(5),
       maxClients: DEFAULTS.maxClients,

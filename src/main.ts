@@ -82,7 +82,8 @@ async function main(rawArgs: string[]): Promise<number | "running"> {
   process.on("uncaughtException", fatal);
   process.on("unhandledRejection", fatal);
 
-  notifier.ready(`serving interface ${plan.options.interfaceVersion} at ${plan.options.shmName}; no master yet`);
+  const heard = daemon?.ptpInterfaces() ?? null;
+  notifier.ready(`serving interface ${plan.options.interfaceVersion} at ${plan.options.shmName}; no master yet${heard ? `; PTP on ${heard}` : ""}`);
   const watchdogMs = notifier.startWatchdog();
   if (watchdogMs !== null) log.debug(`petting the systemd watchdog every ${watchdogMs} ms`);
   return "running";

@@ -265,8 +265,11 @@ async function install(options: InstallOptions, out: Io): Promise<number> {
     return EXIT.unavailable;
   }
   out.out(`interface: ${choice.explanation}`);
+  if (options.interfaces.length > 0) {
+    out.out(`network: PTP heard only on ${options.interfaces.join(", ")} (--interface on ExecStart=; each is waited for if it does not exist yet)`);
+  }
 
-  const rendered = renderUnit(unitTemplate, { interfaceVersion: choice.version, version: VERSION });
+  const rendered = renderUnit(unitTemplate, { interfaceVersion: choice.version, interfaces: options.interfaces, version: VERSION });
   if (!rendered.ok) {
     out.err(`nqptp install: ${rendered.error}`);
     return EXIT.unavailable;

@@ -30,6 +30,11 @@ export interface DaemonOptions {
   generalPort: number;
   /** Addresses the PTP ports listen on; empty means every address of both families. */
   ptpAddresses: string[];
+  /**
+   * Network interfaces PTP is heard and answered on, by name; empty means every interface.
+   * Not combined with ptpAddresses (the command line refuses both).
+   */
+  interfaces: string[];
   /** Accept timing peer lists from senders that are not on loopback (off by default). */
   allowRemoteControl: boolean;
   offsetFilter: OffsetFilterName;
@@ -54,6 +59,8 @@ export const DEFAULTS = Object.freeze({
   generalPort: 320,
   /** Empty: every address. */
   ptpAddresses: Object.freeze([] as string[]),
+  /** Empty: every interface. */
+  interfaces: Object.freeze([] as string[]),
   allowRemoteControl: false,
   maxClients: 8,
 });

@@ -1,8 +1,10 @@
 // The PTP ports: event (319: Sync) and general (320: Follow_Up, Announce), on every address of
-// both families or on the addresses given. Each datagram is handed on with the time it was
-// received, in the interface's local clock, taken by the kernel.
+// both families, on the addresses given, or (--interface) on the interfaces named. Each datagram
+// is handed on with the time it was received, in the interface's local clock, taken by the kernel.
 //
-// openPtpSockets only puts the parts together, in this order:
+// With --interface, interface-bound-sockets.ts does it all (one pair of sockets and one reader
+// per interface, waited for when it is not there). Otherwise openPtpSockets puts the parts
+// together, in this order:
 // - the event port's timestamped sockets and their reader Worker (event-port.ts), which starts
 //   while the general port binds on Bun sockets stamped with ioctl(SIOCGSTAMPNS)
 //   (stamped-bun-port.ts);
@@ -11,13 +13,17 @@
 // - multicast: ptp4l and other IEEE 1588 masters send to 224.0.1.129 / ff0e::181; when bound to
 //   the wildcard, every socket joins those groups on every interface (multicast.ts), again every
 //   minute for interfaces that came up later;
-// - sending from the general port, on a socket of the right family (pickSendSocket, pure).
+// - sending from the general port, on a socket of the right family (send-socket.ts, pure).
 
+import type { PtpInterfaceStatus } from "../control/status.ts";
 import type { LocalClock } from "../time/clocks.ts";
 import type { EventReader } from "./event-reader.ts";
 import { abandonEventReaderPort, settleEventReaderPort, startEventReaderPort } from "./event-port.ts";
 import { currentInterfaces, keepPtpGroupsJoined, type GroupMember, type KeptMemberships, type NetworkInterface } from "./multicast.ts";
+import { openInterfaceBoundSockets } from "./interface-bound-sockets.ts";
+import type { ListedInterface, Notice } from "./interface-watch.ts";
 import { bindStampedPort, closeBunSockets } from "./stamped-bun-port.ts";
+import { pickSendSocket } from "./send-socket.ts";
 import { chooseStamping, type EventPortFacts, type EventStamping, type PtpPortRole } from "./stamping.ts";
 import type { BoundSocket } from "./udp.ts";
 
@@ -40,18 +46,28 @@ export interface PtpSocketsOptions {
   generalPort: number;
   /** Empty: every address, IPv4 and IPv6. */
   addresses: string[];
+  /** Hear and answer PTP on these interfaces only (not with `addresses`); empty or absent: every interface. */
+  interfaces?: string[];
   localClock: LocalClock;
   /** The clock for datagrams with no kernel stamp (the fallbacks above). */
   readClock: (clock: LocalClock) => bigint;
   onDatagram: (datagram: PtpDatagram) => void;
   /** Socket errors, and (once) the news that kernel timestamps are not available here. */
   onError: (role: PtpPortRole, error: Error) => void;
-  /** How often to re-join the multicast groups on new interfaces (ms; default 60 s; 0: never). */
+  /** How often to re-join the multicast groups on new interfaces (ms; default 60 s; 0: never). With --interface: at each look instead. */
   multicastRefreshMs?: number;
   /** The event-port reader's Worker script (tests point it elsewhere to exercise the fallback). */
   workerUrl?: URL;
   /** Interface list for multicast, read through any socket `probeFd` (tests substitute). */
-  interfaces?: (probeFd: number) => NetworkInterface[];
+  multicastInterfaces?: (probeFd: number) => NetworkInterface[];
+  /** --interface: how often the kernel's interface list is read (ms; default 2 s; 0: only at start). */
+  interfaceWatchMs?: number;
+  /** --interface: the kernel's interface list (tests substitute). */
+  listInterfaces?: () => ListedInterface[];
+  /** --interface: an interface appeared, went away, cannot be used (log lines). */
+  onNotice?: (notice: Notice) => void;
+  /** --interface: where PTP is heard, whenever that changes. */
+  onInterfacesChanged?: (statuses: PtpInterfaceStatus[]) => void;
 }
 
 export interface PtpSockets {
@@ -62,8 +78,10 @@ export interface PtpSockets {
    * event port is read by a Worker"), "ioctl" and "callback" the fallbacks.
    */
   readonly eventStamping: EventStamping;
-  /** Multicast memberships held, "fd/interface/group" (empty unless bound to the wildcard). */
+  /** Multicast memberships held, "fd/interface/group" (empty when bound to addresses). */
   multicastMemberships(): string[];
+  /** --interface: each named interface and whether PTP is heard there now; null without it. */
+  interfaces(): PtpInterfaceStatus[] | null;
   close(): void;
 }
 
@@ -93,6 +111,11 @@ function firstWarningOnly(onError: PtpSocketsOptions["onError"]): (role: PtpPort
 }
 
 export async function openPtpSockets(options: PtpSocketsOptions): Promise<PtpSockets> {
+  const interfaces = options.interfaces ?? [];
+  if (interfaces.length > 0) {
+    if (options.addresses.length > 0) throw new Error("PTP sockets: interfaces and addresses cannot be combined");
+    return openInterfaceBoundSockets({ ...options, interfaces });
+  }
   const held = new HeldSockets();
   const warnOnce = firstWarningOnly(options.onError);
   const stamped = { ...options, warnOnce };
@@ -124,7 +147,8 @@ export async function openPtpSockets(options: PtpSocketsOptions): Promise<PtpSoc
     if (stamping.warning !== null) warnOnce(stamping.warning.role, stamping.warning.text);
     if (options.addresses.length === 0) {
       const onProblem = (message: string) => options.onError("general", new Error(message));
-      held.multicast = keepPtpGroupsJoined(members, options.interfaces ?? currentInterfaces, onProblem, options.multicastRefreshMs ?? 60_000);
+      const list = options.multicastInterfaces ?? currentInterfaces;
+      held.multicast = keepPtpGroupsJoined(members, list, onProblem, options.multicastRefreshMs ?? 60_000);
     }
     return {
       sendGeneral(data, address) {
@@ -133,6 +157,7 @@ export async function openPtpSockets(options: PtpSocketsOptions): Promise<PtpSoc
       },
       eventStamping: stamping.event,
       multicastMemberships: () => [...(held.multicast?.joined ?? [])],
+      interfaces: () => null,
       close: () => held.close(),
     };
   } catch (error) {
@@ -143,15 +168,4 @@ export async function openPtpSockets(options: PtpSocketsOptions): Promise<PtpSoc
 
 function member(socket: { fd: number; hostname: string }, isOpen?: () => boolean): GroupMember {
   return { fd: socket.fd, family: socket.hostname.includes(":") ? 6 : 4, isOpen };
-}
-
-/**
- * The general-port socket to send to `address` from, and the address to give it: a dual-stack
- * wildcard socket ("::") reaches IPv4 hosts through mapped addresses; among sockets bound to
- * specific addresses, one of the address's family (or the first, which then reports the error).
- */
-export function pickSendSocket<S extends { hostname: string }>(sockets: readonly S[], address: string): { socket: S; target: string } {
-  const ipv4 = !address.includes(":");
-  const socket = sockets.find((s) => (s.hostname === "::" ? true : s.hostname.includes(":") !== ipv4)) ?? sockets[0]!;
-  return { socket, target: ipv4 && socket.hostname === "::" ? `::ffff:${address}` : address };
 }

@@ -12,12 +12,16 @@ export const ROLE_NAMES: Record<PtpPortRole, string> = { event: "PTP event port"
 /**
  * How event-port datagrams are stamped: "worker" is the reader thread with a kernel stamp per
  * datagram (SO_TIMESTAMPNS); "ioctl" (a Bun socket's kernel stamp of the last datagram read,
- * SIOCGSTAMPNS) and "callback" (a clock read in JavaScript) are the fallbacks.
+ * SIOCGSTAMPNS) and "callback" (a clock read in JavaScript) are the fallbacks; "reader-clock" is
+ * the fallback with --interface: the reader thread reads the clock as it receives each datagram.
  */
-export type EventStamping = "worker" | "ioctl" | "callback";
+export type EventStamping = "worker" | "ioctl" | "callback" | "reader-clock";
 
-/** How general-port datagrams are stamped: a Bun socket's ioctl stamps, or the clock in the callback. */
-export type GeneralStamping = "ioctl" | "callback";
+/**
+ * How general-port datagrams are stamped: a Bun socket's ioctl stamps, or the clock in the
+ * callback; with --interface the reader thread reads this port too ("worker", "reader-clock").
+ */
+export type GeneralStamping = "ioctl" | "callback" | "worker" | "reader-clock";
 
 /** What became of the event port's reader (the Worker on timestamped libc sockets). */
 export type EventPortFacts =
@@ -66,6 +70,27 @@ export function chooseStamping(event: EventPortFacts, generalIoctlRefusal: strin
     warning: {
       role: "event",
       text: `kernel receive timestamps per datagram are not available (${unavailable}); stamping PTP event messages ${instead}: offsets will be less accurate`,
+    },
+  };
+}
+
+/**
+ * With --interface both ports of each interface are libc sockets bound to it and read by a reader
+ * thread (Bun's sockets cannot be bound to an interface before they bind, which sharing a port
+ * between interfaces needs). `timestampOptionRefusal` is why SO_TIMESTAMPNS is refused here (null:
+ * it is not): then the reader thread reads the clock as it receives each datagram, which no GC
+ * pause or busy event loop of the main thread delays, but a busy CPU does.
+ */
+export function chooseInterfaceStamping(timestampOptionRefusal: string | null): StampingChoice {
+  if (timestampOptionRefusal === null) return { event: "worker", general: "worker", warning: null };
+  return {
+    event: "reader-clock",
+    general: "reader-clock",
+    warning: {
+      role: "event",
+      text:
+        `kernel receive timestamps per datagram are not available (${timestampOptionRefusal}); ` +
+        "stamping PTP messages with the clock of the reader thread instead, as it receives them: offsets will be less accurate",
     },
   };
 }

@@ -1,10 +1,10 @@
 // Which stamping each PTP port gets, and the one warning about it, for every combination of what
-// the kernel and the runtime refused (src/net/stamping.ts); and which socket a general-port send
-// goes out on (pickSendSocket in src/net/ptp-sockets.ts).
+// the kernel and the runtime refused, with and without --interface (src/net/stamping.ts); and
+// which socket a general-port send goes out on (src/net/send-socket.ts).
 
 import { describe, expect, test } from "bun:test";
-import { pickSendSocket } from "../../src/net/ptp-sockets.ts";
-import { chooseStamping, type EventPortFacts, type StampingChoice } from "../../src/net/stamping.ts";
+import { pickSendSocket } from "../../src/net/send-socket.ts";
+import { chooseInterfaceStamping, chooseStamping, type EventPortFacts, type StampingChoice } from "../../src/net/stamping.ts";
 
 const OPTION = "setsockopt(7, SO_TIMESTAMPNS 1) failed: Protocol not available (ENOPROTOOPT)";
 const IOCTL = "ioctl(SIOCGSTAMPNS) failed with ENOTTY";
@@ -90,6 +90,28 @@ const rows: [string, EventPortFacts, string | null, StampingChoice][] = [
 describe("chooseStamping", () => {
   test.each(rows)("%s", (_name, event, generalIoctlRefusal, expected) => {
     expect(chooseStamping(event, generalIoctlRefusal)).toEqual(expected);
+  });
+});
+
+describe("chooseInterfaceStamping (--interface: both ports in the reader thread)", () => {
+  test.each([
+    ["SO_TIMESTAMPNS works: kernel stamps on both ports, nothing to say", null, { event: "worker", general: "worker", warning: null }],
+    [
+      "SO_TIMESTAMPNS refused: the reader thread's clock, said once",
+      OPTION,
+      {
+        event: "reader-clock",
+        general: "reader-clock",
+        warning: {
+          role: "event",
+          text:
+            "kernel receive timestamps per datagram are not available (setsockopt(7, SO_TIMESTAMPNS 1) failed: Protocol not available (ENOPROTOOPT)); " +
+            "stamping PTP messages with the clock of the reader thread instead, as it receives them: offsets will be less accurate",
+        },
+      },
+    ],
+  ] as const)("%s", (_name, refusal, expected) => {
+    expect(chooseInterfaceStamping(refusal)).toEqual(expected);
   });
 });
 
