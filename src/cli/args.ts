@@ -203,8 +203,13 @@ export function parseCommandLine(rawArgs: readonly string[], defs: ArgsDef, repe
     values.set(name, [...(given ?? []), value]);
   }
 
+  return { ok: true, line: commandLine(values, counts) };
+}
+
+/** The accessors over what parseCommandLine read: raw values (in order) and flag counts. */
+function commandLine(values: ReadonlyMap<string, string[]>, counts: ReadonlyMap<string, number>): CommandLine {
   let error: string | null = null;
-  const line: CommandLine = {
+  return {
     value: (name) => values.get(name)?.[0],
     flag: (name) => (counts.get(name) ?? 0) > 0,
     count: (name) => counts.get(name) ?? 0,
@@ -232,5 +237,4 @@ export function parseCommandLine(rawArgs: readonly string[], defs: ArgsDef, repe
       return error;
     },
   };
-  return { ok: true, line };
 }
