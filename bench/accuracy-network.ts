@@ -1,9 +1,17 @@
 // Accuracy over a real network path, with a master clock that drifts and a path that jitters:
 // what dist/nqptp publishes on interface 10, for several offset filters side by side.
 //
-//   bun bench/accuracy-network.ts [--seconds 60] [--drifts -50,-20,0,20,50] [--paths wire,wifi]
-//       [--filters classic,tracking] [--steady-after 20] [--seed 1] [--binary dist/nqptp]
-//       [--warm-up 20] [--ns-prefix nqptp-] [--offline-estimator]
+//   bun bench/accuracy-network.ts [--scenario steady|episodes|wander] [--seconds N] [--drifts a,b]
+//       [--paths wire,wifi] [--filters classic,tracking] [--steady-after N] [--seed 1]
+//       [--binary dist/nqptp] [--old-binary PATH] [--warm-up 20] [--ns-prefix nqptp-]
+//       [--offline-estimator]
+//
+// Scenarios (plan() below): "steady" (the default): per path and drift (wire −50, +50; Wi-Fi 0,
+// −20, +50), 240 s, steady from 120 s, once the rate's baseline is full. "episodes": one run per
+// path (wire −50 ppm, Wi-Fi +50) with standing queues, power-save delay and genuine steps of the
+// master's time, each measured against the track before it. "wander": the rate wanders ±1 ppm
+// over 5 minutes. --old-binary adds a daemon of another build with --offset-filter tracking
+// (say, the last release's), on the same Syncs.
 //
 // Needs root and `ip netns`. Per path and drift it builds the lab of test/net/netns-lab.ts (a
 // master namespace and a slave namespace joined by a veth pair) and runs, in the slave, one
@@ -15,13 +23,15 @@
 // The master simulator (Apple-like): unicast to each daemon from the daemon's own port numbers,
 // Announce at 4 Hz, two-step Sync at 8 Hz with a Follow_Up right after it, correctionField
 // split between them (1.25 ms in the Sync, 1.75 ms in the Follow_Up). Its clock is this
-// machine's CLOCK_MONOTONIC_RAW (namespaces share clocks) at a chosen rate and offset:
-//   master(t) = t + offset0 + ppm·10^-6·(t − t0).
+// machine's CLOCK_MONOTONIC_RAW (namespaces share clocks) at a chosen rate and offset, with the
+// run's wander and steps (masterOffsetNs):
+//   master(t) = t + offset0 + ppm·10^-6·(t − t0) + wander(t) + steps(t).
 // For each Sync it reads the clock (the departure time the Follow_Up carries), draws one path
 // delay, holds the datagrams that long and then sends the same Sync and Follow_Up to every
 // daemon and to the probe, in an order that rotates with each Sync (no target always first).
 //   wire: no hold (the veth and the two stacks are the path);
-//   wifi: 1 ms + exponential (mean 2 ms) + 2 % spikes of 10–20 ms, as in issue 10.
+//   wifi: 1 ms + exponential (mean 2 ms) + 2 % spikes of 10–20 ms, as in issue 10;
+// plus, in an episode, a standing queue's constant extra hold or power-save's uniform one.
 // For --warm-up s first it sends to the probe only: the simulator's own send path takes tens of
 // seconds to settle (its minimum delay over a veth fell from ~60 to ~35 µs over the first
 // 20 s), and a path that gets faster looks like a rate to any filter.
@@ -31,12 +41,13 @@
 //
 // Each daemon's region is read the way Shairport Sync 4.3 does (test/c/shm-reader.c, every
 // 10 ms); every distinct record is compared with the exact truth at its own local_time:
-//   error = published − (offset0 + ppm·10^-6·(local_time − t0)).
-// Printed per filter: median and p99 of |error| and of the error's distance below the best
-// possible (true offset − path minimum), the p1–p99 spread of the error, the first record's
-// error, and the convergence time: from the first record to the first after which it stays
-// within 100 µs of the final value (the steady median) for 2 s. "Steady" is from
-// --steady-after s after the first record. A table for the README follows at the end.
+//   error = published − master offset at local_time.
+// Printed per filter: steady, the median of |error| and the median and p99 of the error's
+// distance below the best possible (true offset − path minimum; the minimum over the Syncs
+// outside every episode), and the error's p1–p99 spread; per episode, the largest excursion
+// from the track before it and how far off it still is from 2 s after it ends; per step, when it
+// was taken (within 1 ms), when followed (within 100 µs for good) and the fastest move. A table
+// for the README follows at the end. Times are seconds after the warm-up.
 // --offline-estimator adds a row per run for the tracking estimator alone, fed afterwards with
 // the probe's samples of the same Syncs (same path, same kernel stamps, no daemon around it).
 
@@ -47,11 +58,11 @@ import { encodeAnnounce, encodeFollowUp, encodeSync } from "../src/ptp/encode.ts
 import { FLAG_TWO_STEP } from "../src/ptp/types.ts";
 import { LastDatagramStamper } from "../src/net/kernel-stamps.ts";
 import { monotonicRawNs } from "../src/time/clocks.ts";
-import { NS_PER_SECOND } from "../src/time/ns.ts";
 import { buildCReader } from "../test/support/c.ts";
 import { compiledBinary } from "../test/support/daemon.ts";
 import { createPrng } from "../test/support/prng.ts";
-import { BUN, PtpLab, collectSamples, labUnavailableReason, type LabProcess, type PublishedSample } from "../test/net/netns-lab.ts";
+import { ptpTimestamp as toTimestamp } from "../test/support/timestamp.ts";
+import { BUN, PtpLab, collectSamples, labUnavailableReason, type LabProcess } from "../test/net/netns-lab.ts";
 
 const SYNC_CORRECTION_NS = 1_250_000n;
 const FOLLOW_UP_CORRECTION_NS = 1_750_000n;
@@ -88,19 +99,53 @@ interface MasterConfig {
   clockIdentity: string;
   /** The first this many Syncs go to the last target (the probe) only. */
   warmUpSyncs: number;
+  /** The rate also wanders: ± amplitudePpm, a sine of periodS. */
+  sine?: { amplitudePpm: number; periodS: number };
+  /** Steps of the master's time: by ns, at s after the warm-up (they persist). */
+  steps: { atS: number; ns: number }[];
+  /** Extra delay for every Sync sent in [atS, atS + seconds) after the warm-up: a standing queue (ms), or power-save (uniform 0–ms). */
+  episodes: Episode[];
+}
+
+interface Episode {
+  kind: "queue" | "power-save";
+  atS: number;
+  seconds: number;
+  ms: number;
+}
+
+/**
+ * The master's offset from this machine's CLOCK_MONOTONIC_RAW at local time `localNs`, exactly as
+ * the simulator keeps its clock (and so the truth the daemons are held to): offset0, the rate
+ * (and its wander) since t0, and the steps so far.
+ */
+function masterOffsetNs(config: MasterConfig, localNs: bigint): bigint {
+  const t = Number(localNs - BigInt(config.t0Ns));
+  let drift = config.ppm * 1e-6 * t;
+  if (config.sine) {
+    const w = (2 * Math.PI) / (config.sine.periodS * 1e9);
+    drift += ((config.sine.amplitudePpm * 1e-6) / w) * (1 - Math.cos(w * t));
+  }
+  const sinceWarmUpS = t / 1e9 - config.warmUpSyncs / 8;
+  let steps = 0;
+  for (const step of config.steps) if (sinceWarmUpS >= step.atS) steps += step.ns;
+  return BigInt(config.offset0Ns) + BigInt(Math.round(drift)) + BigInt(steps);
+}
+
+/** Extra delay (ns) of a Sync sent `sinceWarmUpS` after the warm-up, drawn from `random` when in a power-save episode. */
+function episodeDelayNs(episodes: readonly Episode[], sinceWarmUpS: number, draw: number): number {
+  for (const e of episodes) {
+    if (sinceWarmUpS < e.atS || sinceWarmUpS >= e.atS + e.seconds) continue;
+    return e.kind === "queue" ? e.ms * 1e6 : draw * e.ms * 1e6;
+  }
+  return 0;
 }
 
 // ---- the master simulator: `bun bench/accuracy-network.ts --master <json>`, in the master namespace ----
 
-function toTimestamp(ns: bigint) {
-  return { seconds: ns / NS_PER_SECOND, nanoseconds: Number(ns % NS_PER_SECOND) };
-}
-
 async function masterSimulator(config: MasterConfig): Promise<void> {
   const random = createPrng(config.seed);
-  const offset0 = BigInt(config.offset0Ns);
-  const t0 = BigInt(config.t0Ns);
-  const masterTime = (localNs: bigint) => localNs + offset0 + BigInt(Math.round(config.ppm * 1e-6 * Number(localNs - t0)));
+  const masterTime = (localNs: bigint) => localNs + masterOffsetNs(config, localNs);
   const clockIdentity = BigInt(config.clockIdentity);
   const common = { domainNumber: 0, clockIdentity, sourcePortNumber: 1 };
   // A refused datagram (a daemon not up yet, or gone) is reported by the next send: not ours to fix.
@@ -181,6 +226,7 @@ async function masterSimulator(config: MasterConfig): Promise<void> {
     const p = config.path;
     let holdNs = p.baseNs + (p.expMeanNs > 0 ? exp(p.expMeanNs) : 0);
     if (random.float() < p.spikeChance) holdNs += p.spikeMinNs + random.float() * (p.spikeMaxNs - p.spikeMinNs);
+    holdNs += episodeDelayNs(config.episodes, k / 8 - config.warmUpSyncs / 8, random.float());
     if (holdNs > 0) await holdUntil(departure + BigInt(Math.round(holdNs)));
     const targets = k < config.warmUpSyncs ? sockets.slice(-1) : sockets;
     for (let i = 0; i < targets.length; i++) {
@@ -223,14 +269,18 @@ async function probe(address: string, port: number): Promise<void> {
 
 // ---- the harness ----
 
+type ScenarioName = "steady" | "episodes" | "wander";
+
 interface Options {
-  seconds: number;
-  drifts: number[];
+  scenario: ScenarioName;
+  seconds: number | null;
+  drifts: number[] | null;
   paths: string[];
   filters: string[];
-  steadyAfterS: number;
+  steadyAfterS: number | null;
   seed: number;
   binary: string;
+  oldBinary: string;
   prefix: string;
   offline: boolean;
   warmUpS: number;
@@ -238,13 +288,15 @@ interface Options {
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
-    seconds: 60,
-    drifts: [-50, -20, 0, 20, 50],
+    scenario: "steady",
+    seconds: null,
+    drifts: null,
     paths: ["wire", "wifi"],
     filters: ["classic", "tracking"],
-    steadyAfterS: 20,
+    steadyAfterS: null,
     seed: 1,
     binary: "",
+    oldBinary: "",
     prefix: "nqptp-",
     offline: false,
     warmUpS: 20,
@@ -258,13 +310,19 @@ function parseArgs(argv: string[]): Options {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => argv[++i] ?? "";
-    if (a === "--seconds") o.seconds = number(a, value());
+    if (a === "--scenario") {
+      const v = value();
+      if (v !== "steady" && v !== "episodes" && v !== "wander")
+        throw new Error(`--scenario: one of steady, episodes, wander, not ${JSON.stringify(v)}`);
+      o.scenario = v;
+    } else if (a === "--seconds") o.seconds = number(a, value());
     else if (a === "--drifts") o.drifts = list(value()).map((d) => number(a, d));
     else if (a === "--paths") o.paths = list(value());
     else if (a === "--filters") o.filters = list(value());
     else if (a === "--steady-after") o.steadyAfterS = number(a, value());
     else if (a === "--seed") o.seed = number(a, value());
     else if (a === "--binary") o.binary = value();
+    else if (a === "--old-binary") o.oldBinary = value();
     else if (a === "--ns-prefix") o.prefix = value();
     else if (a === "--offline-estimator") o.offline = true;
     else if (a === "--warm-up") o.warmUpS = number(a, value());
@@ -272,8 +330,70 @@ function parseArgs(argv: string[]): Options {
   }
   for (const p of o.paths) if (!(p in PATHS)) throw new Error(`unknown path ${p}: one of ${Object.keys(PATHS).join(", ")}`);
   if (o.filters.length === 0) throw new Error("--filters: at least one");
-  if (o.steadyAfterS >= o.seconds) throw new Error(`--steady-after ${o.steadyAfterS} leaves nothing of a ${o.seconds} s run`);
   return o;
+}
+
+/** One lab run: a path, a drift, how long, and what happens in it (seconds after the warm-up). */
+interface RunPlan {
+  path: string;
+  ppm: number;
+  seconds: number;
+  steady: { fromS: number; toS: number };
+  sine?: { amplitudePpm: number; periodS: number };
+  steps: { atS: number; ns: number }[];
+  episodes: Episode[];
+}
+
+/**
+ * The runs of a scenario. "steady": per path and drift, the steady figures once the rate's
+ * baseline is full. "episodes": one long run per path in which, after 150 s on the steady
+ * track, standing queues of 5, 40 and 100 ms for 15 s, power-save delay (0–100 ms, uniform) for
+ * 20 s, the same queues for 90 s, then a step of the master's time down by 50 ms (it persists)
+ * and, 110 s later, one up by 50 ms. "wander": the rate wanders ±1 ppm over 5 minutes.
+ */
+function plan(o: Options): RunPlan[] {
+  const runs: RunPlan[] = [];
+  for (const path of o.paths) {
+    if (o.scenario === "steady") {
+      const seconds = o.seconds ?? 240;
+      const drifts = o.drifts ?? (path === "wire" ? [-50, 50] : [0, -20, 50]);
+      for (const ppm of drifts) runs.push({ path, ppm, seconds, steady: { fromS: o.steadyAfterS ?? 120, toS: seconds }, steps: [], episodes: [] });
+    } else if (o.scenario === "wander") {
+      const seconds = o.seconds ?? 600;
+      runs.push({
+        path,
+        ppm: 20,
+        seconds,
+        steady: { fromS: o.steadyAfterS ?? 60, toS: seconds },
+        sine: { amplitudePpm: 1, periodS: 300 },
+        steps: [],
+        episodes: [],
+      });
+    } else {
+      const episodes: Episode[] = [
+        { kind: "queue", atS: 150, seconds: 15, ms: 5 },
+        { kind: "queue", atS: 190, seconds: 15, ms: 40 },
+        { kind: "queue", atS: 230, seconds: 15, ms: 100 },
+        { kind: "power-save", atS: 270, seconds: 20, ms: 100 },
+        { kind: "queue", atS: 315, seconds: 90, ms: 40 },
+        { kind: "queue", atS: 430, seconds: 90, ms: 5 },
+        { kind: "queue", atS: 545, seconds: 90, ms: 100 },
+      ];
+      const steps = [
+        { atS: 660, ns: -50_000_000 },
+        { atS: 770, ns: 50_000_000 },
+      ];
+      runs.push({
+        path,
+        ppm: (o.drifts ?? [path === "wire" ? -50 : 50])[0]!,
+        seconds: o.seconds ?? 820,
+        steady: { fromS: 120, toS: 150 },
+        steps,
+        episodes,
+      });
+    }
+  }
+  return runs;
 }
 
 function quantile(values: number[], p: number): number {
@@ -282,80 +402,139 @@ function quantile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
 
-interface FilterResult {
-  filter: string;
+/** A published record: seconds after the warm-up, and its error (published − truth), ns. */
+interface Point {
+  t: number;
+  errorNs: number;
+}
+
+interface Steady {
   n: number;
   absMedianUs: number;
-  absP99Us: number;
   belowMedianUs: number;
   belowP99Us: number;
   spreadUs: number;
-  firstUs: number;
-  convergedS: number;
 }
 
-function analyse(filter: string, samples: Pick<PublishedSample, "localTimeNs" | "errorNs">[], pathMinNs: number, steadyAfterS: number): FilterResult {
-  const first = samples[0]!;
-  const steadyFrom = first.localTimeNs + BigInt(Math.round(steadyAfterS * 1e9));
-  const steady = samples.filter((s) => s.localTimeNs >= steadyFrom);
-  const errors = steady.map((s) => Number(s.errorNs));
+/** Steady figures over [fromS, toS): |error|, and how far below the best possible (true offset − path minimum). */
+function steadyFigures(points: Point[], pathMinNs: number, fromS: number, toS: number): Steady {
+  const errors = points.filter((p) => p.t >= fromS && p.t < toS).map((p) => p.errorNs);
   const below = errors.map((e) => -e - pathMinNs);
-  const final = quantile(errors, 0.5);
-  let convergedS = Infinity;
-  for (let i = 0; i < samples.length && convergedS === Infinity; i++) {
-    const t0 = samples[i]!.localTimeNs;
-    let stays = true;
-    for (let j = i; j < samples.length && samples[j]!.localTimeNs < t0 + 2n * NS_PER_SECOND; j++) {
-      if (Math.abs(Number(samples[j]!.errorNs) - final) > 100_000) {
-        stays = false;
-        break;
-      }
-    }
-    if (stays) convergedS = Number(t0 - first.localTimeNs) / 1e9;
-  }
   const us = (ns: number) => ns / 1000;
   return {
-    filter,
-    n: steady.length,
+    n: errors.length,
     absMedianUs: us(quantile(errors.map(Math.abs), 0.5)),
-    absP99Us: us(quantile(errors.map(Math.abs), 0.99)),
     belowMedianUs: us(quantile(below, 0.5)),
     belowP99Us: us(quantile(below, 0.99)),
     spreadUs: us(quantile(errors, 0.99) - quantile(errors, 0.01)),
-    firstUs: us(Number(first.errorNs)),
-    convergedS,
   };
 }
 
-async function runOnce(o: Options, binary: string, reader: string, pathName: string, ppm: number, seed: number) {
-  const lab = PtpLab.create({ prefix: o.prefix });
-  try {
-    const daemons: { filter: string; shmName: string; control: number; target: Target; process: LabProcess }[] = [];
-    for (const [i, filter] of o.filters.entries()) {
-      const base = FIRST_DAEMON_PORT + 10 * i;
-      const shmName = `/nqptp-accnet-${process.pid}-${i}`;
-      const args = [
-        "--interface-version=10",
-        `--shm-name=${shmName}`,
-        `--event-port=${base}`,
-        `--general-port=${base + 1}`,
-        `--control-port=${base + 2}`,
-        ...(filter === "default" ? [] : [`--offset-filter=${filter}`]),
-      ];
-      let process_: LabProcess;
-      try {
-        process_ = await lab.startDaemon(binary, args);
-      } catch (error) {
-        throw new Error(`the daemon for filter "${filter}" did not start (${binary} ${args.join(" ")}): ${(error as Error).message}`);
-      }
-      daemons.push({
-        filter,
-        shmName,
-        control: base + 2,
-        target: { address: lab.slaveAddress, eventPort: base, generalPort: base + 1 },
-        process: process_,
-      });
+/** The median error of the 10 s before `atS`: the track an episode or a step is measured against. */
+function trackBefore(points: Point[], atS: number): number {
+  return quantile(
+    points.filter((p) => p.t >= atS - 10 && p.t < atS).map((p) => p.errorNs),
+    0.5,
+  );
+}
+
+/** An episode of delay: the largest excursion from the track before it (to 20 s after it), and how far off it still is from 2 s after it ends (to 20 s after). */
+function episodeFigures(points: Point[], e: Episode): { largestUs: number; afterUs: number; restarted: boolean } {
+  const track = trackBefore(points, e.atS);
+  const end = e.atS + e.seconds;
+  let largest = 0;
+  let after = 0;
+  for (const p of points) {
+    if (p.t >= e.atS && p.t < end + 20) largest = Math.max(largest, Math.abs(p.errorNs - track));
+    if (p.t >= end + 2 && p.t < end + 20) after = Math.max(after, Math.abs(p.errorNs - track));
+  }
+  return { largestUs: largest / 1000, afterUs: after / 1000, restarted: largest > 1_000_000 };
+}
+
+/**
+ * A genuine step at atS: when it was taken (the error first within 1 ms of the track before
+ * it, against the new truth), when it was followed for good (within 100 µs of it from then to
+ * `untilS`), and the fastest the published offset moved on the way (ms per s).
+ */
+function stepFigures(points: Point[], atS: number, untilS: number): { takenS: number; followedS: number; fastestMsPerS: number } {
+  const track = trackBefore(points, atS);
+  const segment = points.filter((p) => p.t >= atS && p.t < untilS);
+  const taken = segment.find((p) => Math.abs(p.errorNs - track) <= 1_000_000);
+  let followed = atS;
+  for (const p of segment) if (Math.abs(p.errorNs - track) > 100_000) followed = p.t;
+  let fastest = 0;
+  for (let i = 1; i < segment.length; i++) {
+    const dt = segment[i]!.t - segment[i - 1]!.t;
+    if (dt > 0) fastest = Math.max(fastest, Math.abs(segment[i]!.errorNs - segment[i - 1]!.errorNs) / 1e6 / dt);
+  }
+  return { takenS: taken ? taken.t - atS : Infinity, followedS: followed - atS, fastestMsPerS: fastest };
+}
+
+interface Daemon {
+  filter: string;
+  shmName: string;
+  control: number;
+  target: Target;
+  process: LabProcess;
+}
+
+/** One daemon per filter (and the old build's tracking filter with --old-binary), each on its own ports and region. */
+async function startDaemons(lab: PtpLab, o: Options, binary: string): Promise<Daemon[]> {
+  const specs: { filter: string; binary: string; flag: string | null }[] = o.filters.map((filter) => ({
+    filter,
+    binary,
+    flag: filter === "default" ? null : filter,
+  }));
+  if (o.oldBinary) specs.push({ filter: "tracking, before", binary: o.oldBinary, flag: "tracking" });
+  const daemons: Daemon[] = [];
+  for (const [i, spec] of specs.entries()) {
+    const base = FIRST_DAEMON_PORT + 10 * i;
+    const shmName = `/nqptp-accnet-${process.pid}-${i}`;
+    const args = [
+      "--interface-version=10",
+      `--shm-name=${shmName}`,
+      `--event-port=${base}`,
+      `--general-port=${base + 1}`,
+      `--control-port=${base + 2}`,
+      ...(spec.flag === null ? [] : [`--offset-filter=${spec.flag}`]),
+    ];
+    let started: LabProcess;
+    try {
+      started = await lab.startDaemon(spec.binary, args);
+    } catch (error) {
+      throw new Error(`the daemon for filter "${spec.filter}" did not start (${spec.binary} ${args.join(" ")}): ${(error as Error).message}`);
     }
+    daemons.push({
+      filter: spec.filter,
+      shmName,
+      control: base + 2,
+      target: { address: lab.slaveAddress, eventPort: base, generalPort: base + 1 },
+      process: started,
+    });
+  }
+  return daemons;
+}
+
+/** One-way delays, Sync by Sync, from the simulator's departures and the probe's arrivals (after the warm-up). */
+function pathDelays(masterOutput: string, probeOutput: string, warmUpSyncs: number) {
+  const departures = new Map<number, bigint>();
+  for (const m of masterOutput.matchAll(/^sync (\d+) (\d+)$/gm)) departures.set(Number(m[1]), BigInt(m[2]!));
+  const arrivals = [...probeOutput.matchAll(/^rx (\d+) (\d+)$/gm)]
+    .map((m) => ({ k: Number(m[1]), rxNs: BigInt(m[2]!) }))
+    .filter((a) => a.k >= warmUpSyncs);
+  const delays: { k: number; departure: bigint; rxNs: bigint; delayNs: number }[] = [];
+  for (const a of arrivals) {
+    const departure = departures.get(a.k);
+    if (departure !== undefined) delays.push({ k: a.k, departure, rxNs: a.rxNs, delayNs: Number(a.rxNs - departure) });
+  }
+  return delays;
+}
+
+async function runOnce(o: Options, binary: string, reader: string, run: RunPlan, seed: number) {
+  const lab = PtpLab.create({ prefix: o.prefix });
+  const daemonCount = o.filters.length + (o.oldBinary ? 1 : 0);
+  try {
+    const daemons = await startDaemons(lab, o, binary);
     const probeProcess = lab.spawn(lab.slaveNs, [BUN, import.meta.path, "--probe", lab.slaveAddress, String(PROBE_PORT)]);
     const probeSays = await probeProcess.waitFor(/probe ready|probe: no kernel stamps[^\n]*/, 10_000);
     if (probeSays !== "probe ready") console.log(`  (${probeSays})`);
@@ -364,20 +543,22 @@ async function runOnce(o: Options, binary: string, reader: string, pathName: str
       lab.sendControl(`${d.shmName} B\0`, d.control);
     }
     const t0 = monotonicRawNs();
-    const offset0 = 4_321_000_000_000n;
     const config: MasterConfig = {
       address: lab.masterAddress,
       targets: [...daemons.map((d) => d.target), { address: lab.slaveAddress, eventPort: PROBE_PORT, generalPort: PROBE_PORT + 1 }],
-      ppm,
-      offset0Ns: String(offset0),
+      ppm: run.ppm,
+      offset0Ns: String(4_321_000_000_000n),
       t0Ns: String(t0),
-      path: PATHS[pathName]!,
+      path: PATHS[run.path]!,
       seed,
       clockIdentity: "0x1c2a3bfffe4d5e6f",
       warmUpSyncs: Math.round(o.warmUpS * 8),
+      sine: run.sine,
+      steps: run.steps,
+      episodes: run.episodes,
     };
     const master = lab.spawn(lab.masterNs, [BUN, import.meta.path, "--master", JSON.stringify(config)]);
-    const truth = { at: (localTimeNs: bigint) => offset0 + BigInt(Math.round(ppm * 1e-6 * Number(localTimeNs - t0))) };
+    const truth = { at: (localTimeNs: bigint) => masterOffsetNs(config, localTimeNs) };
     const collected = await Promise.all(
       daemons.map((d) =>
         collectSamples({
@@ -385,58 +566,91 @@ async function runOnce(o: Options, binary: string, reader: string, pathName: str
           reader,
           shmName: d.shmName,
           version: 10,
-          durationMs: (o.warmUpS + o.seconds) * 1000,
+          durationMs: (o.warmUpS + run.seconds) * 1000,
           intervalMs: 10,
           trueOffset: truth,
         }),
       ),
     );
-    // One-way delays, Sync by Sync, from the simulator's departures and the probe's arrivals.
-    const departures = new Map<number, bigint>();
-    for (const m of master.output().matchAll(/^sync (\d+) (\d+)$/gm)) departures.set(Number(m[1]), BigInt(m[2]!));
-    const arrivals = [...probeProcess.output().matchAll(/^rx (\d+) (\d+)$/gm)]
-      .map((m) => ({ k: Number(m[1]), rxNs: BigInt(m[2]!) }))
-      .filter((a) => a.k >= config.warmUpSyncs);
-    const delays: number[] = [];
-    for (const a of arrivals) {
-      const departure = departures.get(a.k);
-      if (departure !== undefined) delays.push(Number(a.rxNs - departure));
-    }
+    const delays = pathDelays(master.output(), probeProcess.output(), config.warmUpSyncs);
     if (delays.length === 0) throw new Error(`the probe saw no Sync; the master said:\n${master.output().slice(-2000)}`);
-    const pathMinNs = Math.min(...delays);
+    // The path's own minimum: from the Syncs outside every episode (a queue's Syncs are late on purpose).
+    const quiet = delays.filter(
+      (d) =>
+        episodeDelayNs(run.episodes, d.k / 8 - config.warmUpSyncs / 8, 0) === 0 &&
+        !run.episodes.some((e) => e.kind === "power-save" && d.k / 8 - o.warmUpS >= e.atS && d.k / 8 - o.warmUpS < e.atS + e.seconds),
+    );
+    const pathMinNs = Math.min(...quiet.map((d) => d.delayNs));
+    const toPoints = (samples: { localTimeNs: bigint; errorNs: bigint }[]): Point[] =>
+      samples.map((s) => ({ t: Number(s.localTimeNs - t0) / 1e9 - o.warmUpS, errorNs: Number(s.errorNs) }));
     const results = daemons.map((d, i) => {
       const samples = collected[i]!;
-      if (samples.length === 0) throw new Error(`filter ${d.filter}: nothing published in ${o.seconds} s; the daemon said:\n${d.process.output()}`);
-      return analyse(d.filter, samples, pathMinNs, o.steadyAfterS);
+      if (samples.length === 0) throw new Error(`filter ${d.filter}: nothing published in ${run.seconds} s; the daemon said:\n${d.process.output()}`);
+      return { filter: d.filter, points: toPoints(samples) };
     });
-    // The estimator alone (src/clock/offset/tracking.ts) on the probe's samples of the same
-    // Syncs: the same path, stamped the same way, without a daemon around it.
-    let state: TrackingState = TRACKING_IDLE;
-    const offline: { localTimeNs: bigint; errorNs: bigint }[] = [];
-    for (const a of arrivals) {
-      const departure = departures.get(a.k);
-      if (departure === undefined) continue;
-      const masterNs = departure + offset0 + BigInt(Math.round(ppm * 1e-6 * Number(departure - t0)));
-      const step = trackOffset(state, { localTimeNs: a.rxNs, offsetNs: BigInt.asUintN(64, masterNs - a.rxNs) });
-      state = step.state;
-      if (step.estimate)
-        offline.push({
-          localTimeNs: step.estimate.localTimeNs,
-          errorNs: BigInt.asIntN(64, step.estimate.offsetNs) - truth.at(step.estimate.localTimeNs),
-        });
-    }
-    if (o.offline) results.push(analyse("estimator alone, probe stamps", offline, pathMinNs, o.steadyAfterS));
+    if (o.offline) results.push({ filter: "estimator alone, probe stamps", points: toPoints(offlineEstimate(delays, config, truth)) });
     return {
       results,
-      pathMinUs: pathMinNs / 1000,
-      pathP1Us: quantile(delays, 0.01) / 1000,
-      pathMedianUs: quantile(delays, 0.5) / 1000,
+      pathMinNs,
+      pathMedianUs:
+        quantile(
+          quiet.map((d) => d.delayNs),
+          0.5,
+        ) / 1000,
       syncs: delays.length,
     };
   } finally {
     await lab.cleanup();
     // A daemon that did not stop within cleanup's 2 s was killed and could not remove its region.
-    for (let i = 0; i < o.filters.length; i++) rmSync(`/dev/shm/nqptp-accnet-${process.pid}-${i}`, { force: true });
+    for (let i = 0; i < daemonCount; i++) rmSync(`/dev/shm/nqptp-accnet-${process.pid}-${i}`, { force: true });
+  }
+}
+
+/** The estimator alone (src/clock/offset/tracking.ts) on the probe's samples of the same Syncs: the same path, stamped the same way, without a daemon around it. */
+function offlineEstimate(delays: ReturnType<typeof pathDelays>, config: MasterConfig, truth: { at(localTimeNs: bigint): bigint }) {
+  let state: TrackingState = TRACKING_IDLE;
+  const out: { localTimeNs: bigint; errorNs: bigint }[] = [];
+  for (const d of delays) {
+    const masterNs = d.departure + masterOffsetNs(config, d.departure);
+    const step = trackOffset(state, { localTimeNs: d.rxNs, offsetNs: BigInt.asUintN(64, masterNs - d.rxNs) });
+    state = step.state;
+    if (step.estimate)
+      out.push({ localTimeNs: step.estimate.localTimeNs, errorNs: BigInt.asIntN(64, step.estimate.offsetNs) - truth.at(step.estimate.localTimeNs) });
+  }
+  return out;
+}
+
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : "never");
+
+function report(run: RunPlan, outcome: Awaited<ReturnType<typeof runOnce>>, rows: string[]): void {
+  const sign = run.ppm > 0 ? "+" : "";
+  const label = `${run.path} ${sign}${run.ppm} ppm${run.sine ? ` ± ${run.sine.amplitudePpm} ppm over ${run.sine.periodS} s` : ""}`;
+  console.log(`accuracy-network ${label}: path min ${f1(outcome.pathMinNs / 1000)} µs (median ${f1(outcome.pathMedianUs)}), ${outcome.syncs} Syncs`);
+  for (const r of outcome.results) {
+    const st = steadyFigures(r.points, outcome.pathMinNs, run.steady.fromS, run.steady.toS);
+    console.log(
+      `  [${r.filter}] steady ${run.steady.fromS}-${run.steady.toS} s, n=${st.n}: |error| median ${f1(st.absMedianUs)} µs; above the path minimum median ${f1(st.belowMedianUs)} p99 ${f1(st.belowP99Us)} µs; p1–p99 spread ${f1(st.spreadUs)} µs`,
+    );
+    rows.push(`| ${label} | ${r.filter} | steady | ${f1(st.belowMedianUs)} / ${f1(st.belowP99Us)} | ${f1(st.spreadUs)} |`);
+    for (const e of run.episodes) {
+      const ef = episodeFigures(r.points, e);
+      const what = e.kind === "queue" ? `queue ${e.ms} ms for ${e.seconds} s` : `power save 0–${e.ms} ms for ${e.seconds} s`;
+      console.log(
+        `  [${r.filter}] ${what}: largest excursion from the track ${f1(ef.largestUs)} µs; from 2 s after it ends ${f1(ef.afterUs)} µs off`,
+      );
+      rows.push(`| ${label} | ${r.filter} | ${what} | excursion ${f1(ef.largestUs)} | after ${f1(ef.afterUs)} |`);
+    }
+    run.steps.forEach((step, i) => {
+      const until = run.steps[i + 1]?.atS ?? run.seconds;
+      const sf = stepFigures(r.points, step.atS, until);
+      const what = `step ${step.ns > 0 ? "up" : "down"} ${Math.abs(step.ns) / 1e6} ms`;
+      console.log(
+        `  [${r.filter}] ${what}: taken (within 1 ms) after ${f1(sf.takenS)} s, followed (within 100 µs) after ${f1(sf.followedS)} s; fastest move ${f1(sf.fastestMsPerS)} ms/s`,
+      );
+      rows.push(
+        `| ${label} | ${r.filter} | ${what} | taken ${f1(sf.takenS)} s, followed ${f1(sf.followedS)} s | fastest ${f1(sf.fastestMsPerS)} ms/s |`,
+      );
+    });
   }
 }
 
@@ -448,28 +662,14 @@ async function main(argv: string[]): Promise<void> {
   if (reason) throw new Error(`cannot run: ${reason}`);
   const binary = o.binary || (await compiledBinary());
   const reader = await buildCReader();
-  const f = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : "never");
+  const filters = [...o.filters, ...(o.oldBinary ? ["tracking, before"] : [])];
+  console.log(
+    `accuracy-network: scenario ${o.scenario}, filters ${filters.join(", ")}, binary ${binary}${o.oldBinary ? `, before: ${o.oldBinary}` : ""}`,
+  );
   const rows: string[] = [];
-  console.log(`accuracy-network: ${o.seconds} s per run, steady from ${o.steadyAfterS} s, filters ${o.filters.join(", ")}, binary ${binary}`);
   let seed = o.seed;
-  for (const pathName of o.paths) {
-    for (const ppm of o.drifts) {
-      const run = await runOnce(o, binary, reader, pathName, ppm, seed++);
-      for (const r of run.results) {
-        const sign = ppm > 0 ? "+" : "";
-        console.log(
-          `accuracy-network [${r.filter}] ${pathName} ${sign}${ppm} ppm: path min ${f(run.pathMinUs)} µs (p1 ${f(run.pathP1Us)}, median ${f(run.pathMedianUs)}); steady n=${r.n} ` +
-            `|error| median ${f(r.absMedianUs)} p99 ${f(r.absP99Us)} µs; below the path minimum median ${f(r.belowMedianUs)} p99 ${f(r.belowP99Us)} µs; ` +
-            `p1–p99 spread ${f(r.spreadUs)} µs; first ${f(r.firstUs)} µs; converged ${Number.isFinite(r.convergedS) ? `${r.convergedS.toFixed(2)} s` : "never"}`,
-        );
-        rows.push(
-          `| ${pathName} | ${sign}${ppm} | ${r.filter} | ${f(r.absMedianUs)} / ${f(r.absP99Us)} | ${f(r.belowMedianUs)} / ${f(r.belowP99Us)} | ${f(r.spreadUs)} | ${Number.isFinite(r.convergedS) ? r.convergedS.toFixed(2) : "never"} |`,
-        );
-      }
-    }
-  }
-  console.log("\n| path | ppm | filter | \\|error\\| median / p99 (µs) | below path min median / p99 (µs) | p1–p99 spread (µs) | converged (s) |");
-  console.log("|---|---|---|---|---|---|---|");
+  for (const run of plan(o)) report(run, await runOnce(o, binary, reader, run, seed++), rows);
+  console.log("\n| run | filter | case | figure (µs) | |\n|---|---|---|---|---|");
   for (const row of rows) console.log(row);
   process.exit(0);
 }

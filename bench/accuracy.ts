@@ -29,9 +29,9 @@ import { readClockPair } from "../src/net/kernel-stamps.ts";
 import { encodeAnnounce, encodeFollowUp, encodeSync } from "../src/ptp/encode.ts";
 import { FLAG_TWO_STEP } from "../src/ptp/types.ts";
 import { realtimeNs } from "../src/time/clocks.ts";
-import { NS_PER_SECOND } from "../src/time/ns.ts";
 import { buildCReader } from "../test/support/c.ts";
 import { compiledBinary } from "../test/support/daemon.ts";
+import { ptpTimestamp } from "../test/support/timestamp.ts";
 import { BUN, PtpLab, TrueOffset, collectSamples, findPtp4l, followCommands, labUnavailableReason, summarize } from "../test/net/netns-lab.ts";
 
 const FLOOD_SENDERS = 32;
@@ -49,7 +49,6 @@ async function floodSender(target: string, rate: number, addresses: string[]): P
       sequence: 0,
     })),
   );
-  const toTimestamp = (ns: bigint) => ({ seconds: ns / NS_PER_SECOND, nanoseconds: Number(ns % NS_PER_SECOND) });
   let next = 0;
   // Each tick sends `perTick` datagrams, cycling Sync, Follow_Up, Announce over the senders.
   const tickMs = 10;
@@ -61,10 +60,10 @@ async function floodSender(target: string, rate: number, addresses: string[]): P
       next++;
       const common = { domainNumber: 0, clockIdentity: sender.clockIdentity, sourcePortNumber: 1, sequenceId: sender.sequence & 0xffff };
       if (kind === 0) {
-        const sync = encodeSync({ ...common, flagField: FLAG_TWO_STEP, logMessageInterval: -3, originTimestamp: toTimestamp(0n) });
+        const sync = encodeSync({ ...common, flagField: FLAG_TWO_STEP, logMessageInterval: -3, originTimestamp: ptpTimestamp(0n) });
         sender.event.send(sync, 319, target);
       } else if (kind === 1) {
-        const followUp = encodeFollowUp({ ...common, flagField: 0, logMessageInterval: -3, preciseOriginTimestamp: toTimestamp(realtimeNs()) });
+        const followUp = encodeFollowUp({ ...common, flagField: 0, logMessageInterval: -3, preciseOriginTimestamp: ptpTimestamp(realtimeNs()) });
         sender.general.send(followUp, 320, target);
         sender.sequence++;
       } else {
@@ -72,7 +71,7 @@ async function floodSender(target: string, rate: number, addresses: string[]): P
           ...common,
           flagField: 0,
           logMessageInterval: 0,
-          originTimestamp: toTimestamp(realtimeNs()),
+          originTimestamp: ptpTimestamp(realtimeNs()),
           currentUtcOffset: 37,
           grandmasterPriority1: 200,
           grandmasterClockQuality: { clockClass: 248, clockAccuracy: 0xfe, offsetScaledLogVariance: 0xffff },

@@ -24,6 +24,8 @@ import { decode } from "../src/ptp/decode.ts";
 import { encodeAnnounce, encodeFollowUp, encodeSync } from "../src/ptp/encode.ts";
 import { FLAG_TWO_STEP } from "../src/ptp/types.ts";
 import { createPrng } from "../test/support/prng.ts";
+import { trackerOptions } from "../test/clock/helpers.ts";
+import { ptpTimestamp } from "../test/support/timestamp.ts";
 
 const S = 1_000_000_000n;
 const U64 = 1n << 64n;
@@ -59,7 +61,7 @@ function pureRun(version: 5 | 10, hours: number, ppm: number, seed: number): Pur
   const OFFSET0 = 3_600n * S + 123_456_789n; // master − local at the start
   const pairs = Math.round(hours * 3600 * 8);
 
-  let state: TrackerState = createTracker({ interfaceVersion: version, ourClockIdentity: 0x0011_22ff_fe33_4455n });
+  let state: TrackerState = createTracker(trackerOptions({ interfaceVersion: version }));
   if (version === 5) state = reduce(state, { kind: "timing-peers", addresses: [PEER] }, T0).state;
   else {
     state = reduce(state, { kind: "follow", address: PEER }, T0).state;
@@ -74,7 +76,6 @@ function pureRun(version: 5 | 10, hours: number, ppm: number, seed: number): Pur
     sourcePortNumber: 1,
     sequenceId: seq & 0xffff,
   });
-  const ts = (ns: bigint) => ({ seconds: ns / S, nanoseconds: Number(ns % S) });
   const announceOf = (id: bigint, seq: number, priority1: number) =>
     encodeAnnounce({
       ...header(id, seq),
@@ -126,7 +127,7 @@ function pureRun(version: 5 | 10, hours: number, ppm: number, seed: number): Pur
     );
     feed(
       PEER,
-      encodeFollowUp({ ...header(PEER_ID, i), flagField: 0, logMessageInterval: -3, preciseOriginTimestamp: ts(masterTime) }),
+      encodeFollowUp({ ...header(PEER_ID, i), flagField: 0, logMessageInterval: -3, preciseOriginTimestamp: ptpTimestamp(masterTime) }),
       arrival + 200_000n,
     );
     // Five other clocks on the LAN, one message each per second between them.
@@ -140,7 +141,12 @@ function pureRun(version: 5 | 10, hours: number, ppm: number, seed: number): Pur
           ? announceOf(id, seq, 10)
           : phase === 1
             ? encodeSync({ ...header(id, seq), flagField: FLAG_TWO_STEP, logMessageInterval: -3, originTimestamp: { seconds: 0n, nanoseconds: 0 } })
-            : encodeFollowUp({ ...header(id, seq - 1), flagField: 0, logMessageInterval: -3, preciseOriginTimestamp: ts(sendLocal + 5n * S) });
+            : encodeFollowUp({
+                ...header(id, seq - 1),
+                flagField: 0,
+                logMessageInterval: -3,
+                preciseOriginTimestamp: ptpTimestamp(sendLocal + 5n * S),
+              });
       feed(OTHERS[k]!, bytes, arrival + 3_000_000n);
     }
     if (i % 64 === 0) {
@@ -254,7 +260,7 @@ async function daemonMain(seconds: number, floodRate: number) {
 
 async function shellMain(seconds: number, floodRate: number) {
   const { startDaemon } = await import("../src/daemon/daemon.ts");
-  const { DEFAULTS, defaultOffsetFilter } = await import("../src/daemon/options.ts");
+  const { DEFAULTS } = await import("../src/daemon/options.ts");
   const { createLogger, memoryReporter } = await import("../src/daemon/log.ts");
   const { randomPorts, uniqueShmName } = await import("../test/support/daemon.ts");
   const { startPtpMaster } = await import("../test/support/ptp-master.ts");
@@ -276,7 +282,7 @@ async function shellMain(seconds: number, floodRate: number) {
       ptpAddresses: ["127.0.0.1"],
       interfaces: [],
       allowRemoteControl: false,
-      offsetFilter: defaultOffsetFilter(5),
+      offsetFilter: DEFAULTS.offsetFilter,
       maxClients: DEFAULTS.maxClients,
       verbosity: 1,
     },

@@ -2,13 +2,14 @@
 // senders each sending Sync/Follow_Up, and one followed master's Follow_Up through the whole
 // reducer (interface 10) with each offset filter. Run: bun bench/tracker.ts
 import { createTracker, reduce, type TrackerEvent } from "../src/clock/tracker.ts";
-import { OUR_CLOCK_ID, S, US, announce, followUp, prng, sync } from "../test/clock/helpers.ts";
+import { S, US, announce, followUp, sync, trackerOptions } from "../test/clock/helpers.ts";
+import { createPrng } from "../test/support/prng.ts";
 
 const T0 = 1_000n * S;
 const N = 200_000;
 
 function flood(): number {
-  const random = prng(99);
+  const random = createPrng(99).float;
   const events: { event: TrackerEvent; nowNs: bigint }[] = [];
   let now = T0;
   for (let i = 0; i < N; i++) {
@@ -19,7 +20,7 @@ function flood(): number {
     const message = k === 0 ? announce(id, i & 0xffff) : k === 1 ? sync(id, i & 0xffff) : followUp(id, i & 0xffff, now);
     events.push({ event: { kind: "ptp", source: `10.${n >> 8}.${n & 255}.1`, message, receivedAtNs: now }, nowNs: now });
   }
-  let state = createTracker({ ourClockIdentity: OUR_CLOCK_ID });
+  let state = createTracker(trackerOptions());
   state = reduce(state, { kind: "timing-peers", addresses: ["192.168.1.1"] }, T0).state;
   const started = performance.now();
   for (const { event, nowNs } of events) state = reduce(state, event, nowNs).state;
@@ -27,7 +28,7 @@ function flood(): number {
 }
 
 function fullTable(): number {
-  let state = createTracker({ ourClockIdentity: OUR_CLOCK_ID });
+  let state = createTracker(trackerOptions());
   const sources = Array.from({ length: 32 }, (_, i) => `10.0.0.${i + 1}`);
   state = reduce(state, { kind: "timing-peers", addresses: sources.slice(0, 4) }, T0).state;
   let now = T0;
@@ -45,8 +46,8 @@ function fullTable(): number {
 
 /** CPU per Follow_Up of the followed clock (the reduce of the Follow_Up alone, which runs the filter), interface 10. */
 function followed(offsetFilter: "classic" | "tracking"): number {
-  const random = prng(7);
-  let state = createTracker({ ourClockIdentity: OUR_CLOCK_ID, interfaceVersion: 10, offsetFilter });
+  const random = createPrng(7).float;
+  let state = createTracker(trackerOptions({ interfaceVersion: 10, offsetFilter }));
   state = reduce(state, { kind: "follow", address: "10.0.0.1" }, T0).state;
   state = reduce(state, { kind: "play-begin" }, T0).state;
   state = reduce(state, { kind: "ptp", source: "10.0.0.1", message: announce(1n, 0), receivedAtNs: T0 }, T0).state;

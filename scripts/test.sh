@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh clone on Debian with only Node.js and npm:
 # installs what the tests need (Debian packages when run as root, Bun from npm), checks the
 # types (tsc) and the style (Biome), builds dist/nqptp, runs `bun test` with coverage, prints the
-# coverage of src/ against its floor, and ends with a plain "N passed, N failed" line.
+# coverage of every file of src/ against its floor, and ends with a plain "N passed, N failed" line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +17,24 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)  # test/service.te
 # test/e2e/systemd.test.ts and bullseye.test.ts: Debian roots built with mmdebstrap, booted with systemd-nspawn
 command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap debian-archive-keyring)
 command -v systemd-nspawn >/dev/null 2>&1 || need+=(systemd-container)
+# test/e2e/shairport-sync.test.ts builds real Shairport Sync from the shared clients directory
+# beside the repository (or NQPTP_CLIENTS_DIR): what its build script needs, when it is there.
+clients=${NQPTP_CLIENTS_DIR:-../shared/clients}
+if [ -f "$clients/build-shairport-sync.sh" ]; then
+  command -v g++ >/dev/null 2>&1 || need+=(g++)
+  command -v make >/dev/null 2>&1 || need+=(make)
+  command -v autoreconf >/dev/null 2>&1 || need+=(autoconf)
+  command -v automake >/dev/null 2>&1 || need+=(automake)
+  command -v libtoolize >/dev/null 2>&1 || need+=(libtool)
+  command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+  command -v xxd >/dev/null 2>&1 || need+=(xxd)
+  command -v plistutil >/dev/null 2>&1 || need+=(libplist-utils) # configure --with-airplay-2 runs it
+  for module_package in popt:libpopt-dev libconfig:libconfig-dev openssl:libssl-dev soxr:libsoxr-dev \
+    libplist-2.0:libplist-dev libsodium:libsodium-dev libavutil:libavutil-dev libavcodec:libavcodec-dev \
+    libavformat:libavformat-dev uuid:uuid-dev libgcrypt:libgcrypt20-dev; do
+    pkg-config --exists "${module_package%%:*}" 2>/dev/null || need+=("${module_package#*:}")
+  done
+fi
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing Debian packages the tests need: ${need[*]}"
@@ -61,27 +79,24 @@ $BUN test --timeout 60000 --coverage --coverage-reporter=lcov --coverage-dir="$c
 status=${PIPESTATUS[0]}
 set -e
 
-# ---- coverage of src/: the total over every file the tests load in-process ----------------------
-# (The end-to-end tests run the compiled binary, whose lines do not count.) The floor applies to a
-# whole run only; a run of chosen test files just prints its figure.
-COVERAGE_FLOOR_LINES=92.5
-COVERAGE_FLOOR_FUNCTIONS=90.5
+# ---- coverage of src/: the total over EVERY file of src/ ---------------------------------------
+# scripts/coverage.ts counts a file no test loads in-process at 0 % of its lines (Bun's own count,
+# from a run that only imports it) and of its functions (counted in its source), prints the total and
+# every file below the floor. (The end-to-end tests run the compiled binary, whose lines do not
+# count.) The floor applies to a whole run only; a run of chosen test files just prints its figure.
+# The floor: the tests but e2e/ measured lines 93.09 %, functions 92.48 % of all of src/ (a whole
+# run can only add to that), less a margin of about one point for what varies between runs and
+# machines (tests that skip without root, a tool or a non-loopback address; timing-dependent paths).
+COVERAGE_FLOOR_LINES=92.25
+COVERAGE_FLOOR_FUNCTIONS=91.5
 if [ -s "$coverage/lcov.info" ]; then
-  below=0
-  summary=$(awk -F: -v floor_lines="$COVERAGE_FLOOR_LINES" -v floor_functions="$COVERAGE_FLOOR_FUNCTIONS" '
-    /^SF:/ { in_src = ($2 ~ /^src\//) }
-    in_src && /^LF:/ { lf += $2 } in_src && /^LH:/ { lh += $2 }
-    in_src && /^FNF:/ { fnf += $2 } in_src && /^FNH:/ { fnh += $2 }
-    END {
-      lines = lf ? 100 * lh / lf : 0; functions = fnf ? 100 * fnh / fnf : 0
-      printf "coverage of src/: lines %.2f%% (%d/%d), functions %.2f%% (%d/%d); floor %s%% / %s%%\n", lines, lh, lf, functions, fnh, fnf, floor_lines, floor_functions
-      exit (lines + 1e-9 < floor_lines || functions + 1e-9 < floor_functions) ? 1 : 0
-    }' "$coverage/lcov.info") || below=$?
-  echo "$summary"
-  if [ "$below" != 0 ] && [ "$#" = 0 ]; then
-    echo "coverage fell below the floor; the least covered files (lines hit/found):" >&2
-    awk -F: '/^SF:/ { f = $2 } /^LF:/ { lf = $2 } /^LH:/ { if (f ~ /^src\//) printf "  %6.2f%%  %4d/%-4d %s\n", lf ? 100 * $2 / lf : 100, $2, lf, f }' "$coverage/lcov.info" | sort -n | head -10 >&2
+  counted=0
+  $BUN scripts/coverage.ts "$coverage/lcov.info" --floor-lines "$COVERAGE_FLOOR_LINES" --floor-functions "$COVERAGE_FLOOR_FUNCTIONS" || counted=$?
+  if [ "$counted" = 1 ] && [ "$#" = 0 ]; then
+    echo "coverage of src/ fell below the floor (COVERAGE_FLOOR_* in scripts/test.sh)" >&2
     [ "$status" != 0 ] || status=1
+  elif [ "$counted" -gt 1 ]; then
+    [ "$#" != 0 ] || [ "$status" != 0 ] || status=1
   fi
 else
   echo "coverage of src/: bun test wrote no lcov report" >&2

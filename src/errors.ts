@@ -1,6 +1,8 @@
 // One error class for everything the daemon reports to the person who started it, with a
-// stable code and the process exit status that goes with it (sysexits(3) values, so a systemd
-// unit can tell a configuration mistake from a transient failure).
+// stable code and the process exit status that goes with it (from the one table of exit
+// statuses, src/cli/exit-status.ts).
+
+import { EXIT, type ExitStatus } from "./cli/exit-status.ts";
 
 export type ErrorCode =
   /** Bad command line or option value. */
@@ -16,13 +18,13 @@ export type ErrorCode =
   /** The platform is not one we can lay the shared memory out for. */
   | "unsupported-platform";
 
-const EXIT_STATUS: Record<ErrorCode, number> = {
-  usage: 64, // EX_USAGE
-  "bind-permission": 77, // EX_NOPERM
-  "bind-in-use": 69, // EX_UNAVAILABLE
-  "bind-failed": 71, // EX_OSERR
-  shm: 71, // EX_OSERR
-  "unsupported-platform": 69, // EX_UNAVAILABLE
+const EXIT_STATUS: Record<ErrorCode, ExitStatus> = {
+  usage: EXIT.usage,
+  "bind-permission": EXIT.noPermission,
+  "bind-in-use": EXIT.unavailable,
+  "bind-failed": EXIT.osError,
+  shm: EXIT.osError,
+  "unsupported-platform": EXIT.unavailable,
 };
 
 export class NqptpError extends Error {
@@ -32,7 +34,7 @@ export class NqptpError extends Error {
     this.name = "NqptpError";
     this.code = code;
   }
-  get exitStatus(): number {
+  get exitStatus(): ExitStatus {
     return EXIT_STATUS[this.code];
   }
 }

@@ -14,10 +14,7 @@ import { parseAddress } from "../rules/ip-address.ts";
 import { SHM_NAME_RULE, checkShmName } from "../rules/shm-name.ts";
 import { IFNAMSIZ } from "../sys/linux.ts";
 
-/** EX_USAGE (sysexits.h): the status of every command given a bad command line. */
-export const EXIT_USAGE = 64;
-
-/** What every command prints on stderr for a bad command line, before exiting EXIT_USAGE. */
+/** What every command prints on stderr for a bad command line, before exiting EXIT.usage (src/cli/exit-status.ts). */
 export function usageError(command: string, message: string): string {
   return `${command}: ${message}\nTry "${command} --help".`;
 }

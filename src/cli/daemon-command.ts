@@ -14,19 +14,8 @@ import {
   parseShmNameOption,
 } from "./args.ts";
 import { INTERFACE_VERSIONS, traitsOf, type InterfaceVersion } from "../rules/interface-version.ts";
-import { DEFAULTS, MAX_CLIENTS_LIMIT, OFFSET_FILTERS, defaultOffsetFilter, type DaemonOptions, type OffsetFilterName } from "../daemon/options.ts";
+import { DEFAULTS, MAX_CLIENTS_LIMIT, OFFSET_FILTERS, type DaemonOptions } from "../daemon/options.ts";
 import { VERSION } from "./version.ts";
-
-/** "tracking", or "tracking for 5, 6; classic for 8, 9, 10" once the default differs by version. */
-function offsetFilterDefaultText(): string {
-  const versionsOf = new Map<OffsetFilterName, InterfaceVersion[]>();
-  for (const version of INTERFACE_VERSIONS) {
-    const filter = defaultOffsetFilter(version);
-    versionsOf.set(filter, [...(versionsOf.get(filter) ?? []), version]);
-  }
-  if (versionsOf.size === 1) return [...versionsOf.keys()][0]!;
-  return [...versionsOf].map(([filter, versions]) => `${filter} for ${versions.join(", ")}`).join("; ");
-}
 
 const manyClients = INTERFACE_VERSIONS.filter((v) => traitsOf(v).namedClients);
 const oneClient = INTERFACE_VERSIONS.filter((v) => !traitsOf(v).namedClients);
@@ -70,7 +59,7 @@ const args = {
   "offset-filter": {
     type: "string",
     valueHint: OFFSET_FILTERS.join("|"),
-    description: `Offset filter: tracking follows the master's rate, classic is the original's rules (default: ${offsetFilterDefaultText()})`,
+    description: `Offset filter: tracking follows the master's rate, classic is the original's rules (default: ${DEFAULTS.offsetFilter})`,
   },
   "max-clients": {
     type: "string",
@@ -87,7 +76,7 @@ export const command = defineCommand({
     description: "Not Quite PTP: publishes the AirPlay master clock's offset in shared memory for Shairport Sync",
   },
   args,
-  // Listed for the help text; src/main.ts dispatches them before these options are parsed.
+  // Listed for the help text; src/cli/run.ts dispatches them before these options are parsed.
   subCommands: {
     status: defineCommand({
       meta: { name: "status", description: "Show the published master, every client region (8-10), and with --clocks every clock seen" },
@@ -129,7 +118,7 @@ export function planFromArgs(rawArgs: readonly string[]): CliPlan {
     ptpAddresses: line.take("ptp-address", parseIpAddressList, [...DEFAULTS.ptpAddresses]),
     interfaces: line.takeEach("interface", parseInterfaceName),
     allowRemoteControl: line.flag("allow-remote-control"),
-    offsetFilter: line.take("offset-filter", parseOffsetFilter, defaultOffsetFilter(interfaceVersion)),
+    offsetFilter: line.take("offset-filter", parseOffsetFilter, DEFAULTS.offsetFilter),
     maxClients: line.take("max-clients", parseMaxClients, DEFAULTS.maxClients),
     verbosity: line.count("verbose"),
   };

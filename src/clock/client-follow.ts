@@ -18,7 +18,7 @@
 // Pure functions over an immutable FollowState; the tracker carries them out for the table.
 
 import type { PublishedMaster } from "./effects.ts";
-import { adoptGrandmaster, requestRestart, type FilterNote, type SequenceFilter, type SequenceFilterState } from "./offset/sequence-seam.ts";
+import type { FilterNote, SequenceTrack } from "./offset/sequence-seam.ts";
 import { DEFAULT_SMOOTHING_RULES, type SmoothingRules } from "./offset/classic-sequence.ts";
 import type { OffsetSample } from "./syfu.ts";
 import { NS_PER_MS, NS_PER_SECOND } from "../time/ns.ts";
@@ -47,15 +47,15 @@ export interface FollowState {
   readonly active: boolean;
   /** An inactive clock is published before this local time; null when never set or cleared. */
   readonly validUntilNs: bigint | null;
-  /** The offset filter's state (offset/sequence-seam.ts): the current sequence and its offset. */
-  readonly filter: SequenceFilterState;
+  /** The offset filter with its state (offset/sequence-seam.ts): the current sequence and its offset. */
+  readonly filter: SequenceTrack;
   /** Waking a followed clock whose time stands still (wake.ts), per sequence. */
   readonly originStall: OriginStallState;
 }
 
-/** A client that follows nothing (yet, or after "T" alone), for `filter`. */
-export function notFollowing(filter: SequenceFilter): FollowState {
-  return { ip: null, active: false, validUntilNs: null, filter: filter.idle, originStall: ORIGIN_STALL_IDLE };
+/** A client that follows nothing (yet, or after "T" alone), with `filter`'s offset filter, reset. */
+export function notFollowing(filter: SequenceTrack): FollowState {
+  return { ip: null, active: false, validUntilNs: null, filter: filter.reset(), originStall: ORIGIN_STALL_IDLE };
 }
 
 /** Inside the validity window (whatever `active` says). */
@@ -78,7 +78,6 @@ export function startFollowing(
   ip: string,
   nowNs: bigint,
   playControlled: boolean,
-  filter: SequenceFilter,
   rules: FollowRules = DEFAULT_FOLLOW_RULES,
 ): FollowState {
   const validUntil = nowNs + rules.validAfterFollowNs;
@@ -86,24 +85,24 @@ export function startFollowing(
     ip,
     active: playControlled ? state.active : true,
     validUntilNs: state.validUntilNs !== null && state.validUntilNs > validUntil ? state.validUntilNs : validUntil,
-    filter: filter.idle,
+    filter: state.filter.reset(),
     originStall: ORIGIN_STALL_IDLE,
   };
 }
 
 /** "T" alone: stop timing. Inactive, validity cleared, nothing to publish. */
-export function stopFollowing(filter: SequenceFilter): FollowState {
-  return notFollowing(filter);
+export function stopFollowing(state: FollowState): FollowState {
+  return notFollowing(state.filter);
 }
 
 export type PlayBeginOutcome = "ALREADY_ACTIVE" | "BEGAN" | "BEGAN_RESTARTED";
 
 /** "B" (version 9+): the clock is active; if it had lapsed, the filter restarts. */
-export function playBegin(state: FollowState, nowNs: bigint, filter: SequenceFilter): { state: FollowState; outcome: PlayBeginOutcome } {
+export function playBegin(state: FollowState, nowNs: bigint): { state: FollowState; outcome: PlayBeginOutcome } {
   if (state.active) return { state, outcome: "ALREADY_ACTIVE" };
   if (withinValidity(state, nowNs)) return { state: { ...state, active: true }, outcome: "BEGAN" };
   return {
-    state: { ...state, active: true, filter: requestRestart(filter), originStall: ORIGIN_STALL_IDLE },
+    state: { ...state, active: true, filter: state.filter.restarted(), originStall: ORIGIN_STALL_IDLE },
     outcome: "BEGAN_RESTARTED",
   };
 }
@@ -127,7 +126,7 @@ export function playEnd(
 
 /** The followed clock announced this grandmaster: a sequence that began without one adopts it. */
 export function followAnnounce(state: FollowState, grandmasterIdentity: bigint): FollowState {
-  const filter = adoptGrandmaster(state.filter, grandmasterIdentity);
+  const filter = state.filter.adoptGrandmaster(grandmasterIdentity);
   return filter === state.filter ? state : { ...state, filter };
 }
 
@@ -144,14 +143,15 @@ export function followSample(
   state: FollowState,
   sample: OffsetSample,
   grandmasterIdentity: bigint | null,
-  filter: SequenceFilter,
   rules: FollowRules = DEFAULT_FOLLOW_RULES,
+  timelineEpoch = 0,
 ): FollowSampleStep {
-  const step = filter.sample(state.filter, {
+  const step = state.filter.sample({
     localTimeNs: sample.localTimeNs,
     offsetNs: sample.offsetNs,
     grandmasterIdentity,
     paired: sample.paired,
+    timelineEpoch,
   });
   let originStall = step.startedSequence ? ORIGIN_STALL_IDLE : state.originStall;
   let wake = false;
@@ -168,10 +168,10 @@ export function followSample(
  * What the client's region should hold now: the followed clock's filtered record while it is
  * publishable and has a sequence whose grandmaster is known; otherwise null (zeros).
  */
-export function followedMaster(state: FollowState, nowNs: bigint, filter: SequenceFilter): PublishedMaster | null {
+export function followedMaster(state: FollowState, nowNs: bigint): PublishedMaster | null {
   if (!isPublishable(state, nowNs)) return null;
   const sequence = state.filter.sequence;
-  const offsetNs = filter.offsetOf(state.filter);
+  const offsetNs = state.filter.offsetNs;
   if (sequence === null || sequence.grandmasterIdentity === null || offsetNs === null) return null;
   return {
     clockId: sequence.grandmasterIdentity,

@@ -14,7 +14,7 @@
 import { traitsOf } from "../rules/interface-version.ts";
 import { nsToSecondsForLog } from "../time/ns.ts";
 import type { Draft } from "./draft.ts";
-import { samePublishedMaster } from "./effects.ts";
+import { samePublishedMaster, type LogLevel } from "./effects.ts";
 import {
   followAnnounce,
   followSample,
@@ -36,7 +36,7 @@ export type PlayCommand = "play-begin" | "play-end" | "pause";
 /** The clients a new tracker starts with: the main (--shm-name) one, following nothing. */
 export function initialClients(d: Pick<Draft, "config">): ReadonlyMap<string, ClientState> {
   const name = d.config.mainClient;
-  return new Map([[name, { name, follow: notFollowing(d.config.sequenceFilter), published: null }]]);
+  return new Map([[name, { name, follow: notFollowing(d.config.idleSequenceTrack), published: null }]]);
 }
 
 /**
@@ -50,7 +50,7 @@ function clientFor(d: Draft, name: string): ClientState | null {
     d.limitedLog("clients-full", "warn", `ignored a control message from client ${name}: ${d.config.maxClients} clients are served already`);
     return null;
   }
-  const client: ClientState = { name, follow: notFollowing(d.config.sequenceFilter), published: null };
+  const client: ClientState = { name, follow: notFollowing(d.config.idleSequenceTrack), published: null };
   d.putClient(client);
   d.limitedLog("client-new", "debug", `new client ${name}`);
   return client;
@@ -80,23 +80,22 @@ function updatePeers(d: Draft): void {
 export function onFollow(d: Draft, name: string, address: string | null): void {
   const client = clientFor(d, name);
   if (client === null) return;
-  const filter = d.config.sequenceFilter;
   const others = followedByOthers(d, name);
   // What the original does as "forget every clock", limited to what no other client follows.
   forgetRecordsExcept(d, others);
   if (address === null || address === "") {
-    d.putClient({ ...client, follow: stopFollowing(filter) });
+    d.putClient({ ...client, follow: stopFollowing(client.follow) });
     updatePeers(d);
-    d.limitedLog("follow", "info", clientLabel(d, name, "timing stopped"));
+    clientLog(d, name, "follow", "info", "timing stopped");
     return;
   }
   // A clock another client follows keeps its record (and samples); otherwise an inert record
   // until the clock speaks, kept (a timing peer) whatever its silence.
   if (!others.has(address)) restartRecord(d, address, true);
   const playControlled = traitsOf(d.config.interfaceVersion).hasPlayCommands;
-  d.putClient({ ...client, follow: startFollowing(client.follow, address, d.nowNs, playControlled, filter, d.config.follow) });
+  d.putClient({ ...client, follow: startFollowing(client.follow, address, d.nowNs, playControlled, d.config.follow) });
   updatePeers(d);
-  d.limitedLog("follow", "info", clientLabel(d, name, `following ${address}`));
+  clientLog(d, name, "follow", "info", `following ${address}`);
 }
 
 /** "<name> B" / "E" / "P" (interfaces 9, 10). */
@@ -111,25 +110,25 @@ export function onPlay(d: Draft, name: string, kind: PlayCommand): void {
   const follow = client.follow;
   switch (kind) {
     case "play-begin": {
-      const step = playBegin(follow, d.nowNs, d.config.sequenceFilter);
+      const step = playBegin(follow, d.nowNs);
       d.putClient({ ...client, follow: step.state });
-      if (step.outcome === "ALREADY_ACTIVE") d.limitedLog("play", "debug", clientLabel(d, name, "play began: clock already active"));
-      else if (step.outcome === "BEGAN") d.limitedLog("play", "info", clientLabel(d, name, "play began: clock active"));
-      else d.limitedLog("play", "info", clientLabel(d, name, "play began: clock active (smoothing restarted)"));
+      if (step.outcome === "ALREADY_ACTIVE") clientLog(d, name, "play", "debug", "play began: clock already active");
+      else if (step.outcome === "BEGAN") clientLog(d, name, "play", "info", "play began: clock active");
+      else clientLog(d, name, "play", "info", "play began: clock active (smoothing restarted)");
       break;
     }
     case "play-end": {
       const step = playEnd(follow, d.nowNs, d.config.follow);
       d.putClient({ ...client, follow: step.state });
-      if (step.outcome === "NOT_ACTIVE") d.limitedLog("play", "debug", clientLabel(d, name, "play ended: clock was not active"));
+      if (step.outcome === "NOT_ACTIVE") clientLog(d, name, "play", "debug", "play ended: clock was not active");
       else {
         const validFor = nsToSecondsForLog(d.config.follow.validAfterPlayEndNs);
-        d.limitedLog("play", "info", clientLabel(d, name, `play ended: clock valid for ${validFor} s more`));
+        clientLog(d, name, "play", "info", `play ended: clock valid for ${validFor} s more`);
       }
       break;
     }
     case "pause":
-      d.limitedLog("play", "debug", clientLabel(d, name, "play paused: nothing to do"));
+      clientLog(d, name, "play", "debug", "play paused: nothing to do");
       break;
   }
 }
@@ -138,7 +137,6 @@ export function onPlay(d: Draft, name: string, kind: PlayCommand): void {
 export function onRecordUpdate(d: Draft, update: RecordUpdate): void {
   const { record, samples } = update;
   if (!record.isTimingPeer || (!update.announced && samples.length === 0)) return;
-  const filter = d.config.sequenceFilter;
   const grandmasterIdentity = record.announce?.grandmasterIdentity ?? null;
   let woken = false;
   for (const client of d.clients!.values()) {
@@ -146,9 +144,9 @@ export function onRecordUpdate(d: Draft, update: RecordUpdate): void {
     let follow = client.follow;
     if (update.announced && grandmasterIdentity !== null) follow = followAnnounce(follow, grandmasterIdentity);
     for (const sample of samples) {
-      const step = followSample(follow, sample, grandmasterIdentity, filter, d.config.follow);
+      const step = followSample(follow, sample, grandmasterIdentity, d.config.follow, record.timelineEpoch);
       follow = step.state;
-      if (step.note !== null) d.limitedLog(step.note.key, step.note.level, step.note.message(record.ip));
+      if (step.note !== null) clientLog(d, client.name, step.note.key, step.note.level, step.note.message(record.ip));
       if (step.wake && !woken) {
         // One pair of Announces however many clients noticed the stall.
         woken = true;
@@ -166,7 +164,6 @@ export function onRecordUpdate(d: Draft, update: RecordUpdate): void {
 
 /** After every event: publish what each region should hold now; ask for a tick if needed. */
 export function settle(d: Draft, timerFired: boolean): void {
-  const filter = d.config.sequenceFilter;
   let deadline: bigint | null = null;
   for (const client of d.clients!.values()) {
     const follow = client.follow;
@@ -175,9 +172,9 @@ export function settle(d: Draft, timerFired: boolean): void {
     // state gives the same record (most events are other senders' datagrams; skip rebuilding it).
     const unchanged = d.clientsBefore?.get(client.name) === client && published !== null && isPublishable(follow, d.nowNs);
     if (!unchanged) {
-      const master = followedMaster(follow, d.nowNs, filter);
+      const master = followedMaster(follow, d.nowNs);
       if (master === null && published !== null && follow.ip === published.ip && !isPublishable(follow, d.nowNs)) {
-        d.limitedLog("lapsed", "debug", clientLabel(d, client.name, `clock ${follow.ip} no longer active or valid: publishing zeros`));
+        clientLog(d, client.name, "lapsed", "debug", `clock ${follow.ip} no longer active or valid: publishing zeros`);
       }
       if (!samePublishedMaster(published, master)) {
         d.putClient({ ...client, published: master });
@@ -192,7 +189,11 @@ export function settle(d: Draft, timerFired: boolean): void {
   if (tick.delayMs !== null) d.effects.push({ kind: "schedule-tick", delayMs: tick.delayMs });
 }
 
-/** Log lines about one client name it when the daemon serves more than the main one. */
-function clientLabel(d: Draft, name: string, message: string): string {
-  return name === d.config.mainClient && d.clients!.size <= 1 ? message : `${name}: ${message}`;
+/**
+ * A line about one client, rate-limited per client (so that one room's lines never hide
+ * another's), and naming the client when the daemon serves more than the main one.
+ */
+function clientLog(d: Draft, name: string, key: string, level: LogLevel, message: string): void {
+  const text = name === d.config.mainClient && d.clients!.size <= 1 ? message : `${name}: ${message}`;
+  d.limitedLog(`${key} ${name}`, level, text);
 }

@@ -30,7 +30,7 @@ export interface PublishedMaster {
  * (src/ptp/encode.ts), with transportSpecific always chosen — copied from the target's own
  * messages (0 for 1588 defaults, 1 for 802.1AS-style senders). correctionField stays 0.
  */
-export type AnnounceFields = Omit<EncoderAnnounceFields, "transportSpecific" | "correctionField"> & {
+export type AnnounceToSend = Omit<EncoderAnnounceFields, "transportSpecific" | "correctionField"> & {
   transportSpecific: number;
 };
 
@@ -44,7 +44,7 @@ export type TrackerEffect =
    */
   | { kind: "publish"; client: string; master: PublishedMaster | null }
   /** Send this Announce from our general port (320) to `to`'s general port, after delayMs. */
-  | { kind: "send-announce"; to: string; delayMs: number; announce: AnnounceFields }
+  | { kind: "send-announce"; to: string; delayMs: number; announce: AnnounceToSend }
   | { kind: "log"; level: LogLevel; message: string }
   /**
    * Versions 8–10: dispatch a "tick" event in delayMs (a validity deadline is pending). The shell

@@ -33,6 +33,14 @@ export interface ClockRecord {
   /** Offset samples, oldest first, at most sampleRingSize. Replaced (never changed) on append. */
   readonly samples: readonly OffsetSample[];
   readonly wake: WakeState;
+  /**
+   * Evidence from outside one-way timing that the clock's timeline may have changed: it counts
+   * up at a new clock identity, an Announce that changes what describes the timeline, and a
+   * restarted Sync sequence (table.ts). Offset filters compare it with the last they saw.
+   */
+  readonly timelineEpoch: number;
+  /** sequenceId of the last Sync heard; null before the first. */
+  readonly lastSyncSequenceId: number | null;
 }
 
 export function newRecord(ip: string, isTimingPeer: boolean, lastHeardNs: bigint | null): ClockRecord {
@@ -47,6 +55,8 @@ export function newRecord(ip: string, isTimingPeer: boolean, lastHeardNs: bigint
     syfu: SYFU_IDLE,
     samples: [],
     wake: WAKE_IDLE,
+    timelineEpoch: 0,
+    lastSyncSequenceId: null,
   };
 }
 

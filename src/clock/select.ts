@@ -7,9 +7,11 @@ import { formatClockId } from "../ptp/clock-identity.ts";
 import { selectMaster, type MasterCandidate } from "./bmc.ts";
 import type { Draft } from "./draft.ts";
 import { samePublishedMaster, type PublishedMaster } from "./effects.ts";
-import type { MasterFilter } from "./offset/master-seam.ts";
+import type { MasterTracker } from "./offset/master-seam.ts";
+import type { MasterSample } from "./offset/master-seam.ts";
 import { isCandidate, type ClockRecord } from "./records.ts";
 import type { MasterState, SelectionState } from "./state.ts";
+import type { OffsetSample } from "./syfu.ts";
 import type { RecordUpdate } from "./table.ts";
 import { setTimingPeers } from "./table.ts";
 
@@ -53,17 +55,17 @@ export function onRecordUpdate(d: Draft, update: RecordUpdate): void {
   const master = d.selection!.master;
   const { record, samples } = update;
   if (samples.length > 0 && master !== null && master === masterBefore && master.ip === record.ip && master.clockId === record.clockIdentity) {
-    feedMaster(d, master, samples);
+    feedMaster(d, master, update);
   }
 }
 
-function filterOf(d: Draft): MasterFilter {
-  return d.config.masterFilter;
+function trackerOf(d: Draft): MasterTracker {
+  return d.config.masterTracker;
 }
 
 /** What the region holds for `master`: its estimate, or zeros (null) without a master or an estimate. */
 export function publishedRecord(master: MasterState | null): PublishedMaster | null {
-  const e = master?.estimate ?? null;
+  const e = master?.track?.estimate ?? null;
   if (master === null || e === null) return null;
   return {
     clockId: master.clockId,
@@ -98,22 +100,26 @@ export function reselectMaster(d: Draft): void {
   }
   const clockId = best.record.clockIdentity!;
   if (current !== null && current.ip === best.id && current.clockId === clockId) return;
-  const master: MasterState = { ip: best.id, clockId, estimate: filterOf(d).begin(best.record.samples) };
+  const master: MasterState = { ip: best.id, clockId, track: trackerOf(d).begin(withEpoch(best.record.samples, best.record.timelineEpoch)) };
   d.limitedLog("master", "info", `new master ${formatClockId(clockId)} at ${best.id}`);
   publish(d, master);
 }
 
-function feedMaster(d: Draft, master: MasterState, samples: RecordUpdate["samples"]): void {
-  const filter = filterOf(d);
-  let estimate = master.estimate;
-  for (const sample of samples) {
-    if (estimate === null) {
-      estimate = filter.begin([sample]);
+/** The samples as the master filter takes them: with the record's timeline evidence. */
+function withEpoch(samples: readonly OffsetSample[], timelineEpoch: number): MasterSample[] {
+  return samples.map((sample) => ({ ...sample, timelineEpoch }));
+}
+
+function feedMaster(d: Draft, master: MasterState, update: RecordUpdate): void {
+  let track = master.track;
+  for (const sample of withEpoch(update.samples, update.record.timelineEpoch)) {
+    if (track === null) {
+      track = trackerOf(d).begin([sample]);
       continue;
     }
-    const step = filter.next(estimate, sample);
+    const step = track.next(sample);
     if (step.note !== null) d.limitedLog(step.note.key, step.note.level, step.note.message(formatClockId(master.clockId)));
-    estimate = step.estimate;
+    track = step.track;
   }
-  publish(d, { ...master, estimate });
+  publish(d, { ...master, track });
 }

@@ -13,8 +13,8 @@
 import type { OffsetFilterName } from "./offset/names.ts";
 import type { FollowRules, FollowState } from "./client-follow.ts";
 import type { LogLimitRules, LogLimits } from "./log-limit.ts";
-import type { MasterEstimate, MasterFilter } from "./offset/master-seam.ts";
-import type { SequenceFilter } from "./offset/sequence-seam.ts";
+import type { MasterTrack, MasterTracker } from "./offset/master-seam.ts";
+import type { SequenceTrack } from "./offset/sequence-seam.ts";
 import type { TrackingRules } from "./offset/tracking.ts";
 import type { OffsetV5Rules } from "./offset/classic-master.ts";
 import type { PublishedMaster, TrackerEffect } from "./effects.ts";
@@ -35,9 +35,9 @@ export interface TrackerConfig {
   /** How offsets are estimated: "classic" (the original's rules) or "tracking" (offset + rate). */
   offsetFilter: OffsetFilterName;
   /** Built from offsetFilter (and the rules below) by createTracker: 5, 6. */
-  masterFilter: MasterFilter;
-  /** Built from offsetFilter (and the rules below) by createTracker: 8-10. */
-  sequenceFilter: SequenceFilter;
+  masterTracker: MasterTracker;
+  /** Built from offsetFilter (and the rules below) by createTracker: 8-10; what every client starts from. */
+  idleSequenceTrack: SequenceTrack;
   maxRecords: number;
   /** A non-peer record not heard for this long is deleted. */
   gcTimeoutNs: bigint;
@@ -70,8 +70,8 @@ export interface SelectionState {
 export interface MasterState {
   readonly ip: string;
   readonly clockId: bigint;
-  /** The master filter's state; null until the master has a sample. */
-  readonly estimate: MasterEstimate | null;
+  /** The master filter with its state; null until the master has a sample. */
+  readonly track: MasterTrack | null;
 }
 
 /** Interfaces 8-10: one client, i.e. one Shairport Sync and its region. */

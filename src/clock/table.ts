@@ -7,7 +7,7 @@
 // Events from non-peers never run the BMC; nothing scans the table per packet except eviction,
 // which happens only when the table is full and an unknown address speaks.
 
-import type { PtpMessage } from "../ptp/types.ts";
+import type { AnnounceMessage, FollowUpMessage, PtpMessage, SyncMessage } from "../ptp/types.ts";
 import { formatClockId } from "../ptp/clock-identity.ts";
 import { traitsOf } from "../rules/interface-version.ts";
 import { announceDataOf, type AnnounceData } from "./announce.ts";
@@ -133,74 +133,138 @@ export interface RecordUpdate {
 
 /** A PTP message from `source`; null when it changes nothing (our own, or the table is full). */
 export function onPtpMessage(d: Draft, source: string, message: PtpMessage, receivedAtNs: bigint): RecordUpdate | null {
-  const header = message.header;
   // Our own messages looped back (IEEE 1588-2008 9.3.2.5: never qualified; nothing else either).
-  if (header.clockIdentity === d.config.ourClockIdentity) return null;
-  let record = d.records.get(source) ?? admit(d, source);
-  if (record === null) return null;
-  record = { ...record, lastHeardNs: d.nowNs };
-  let candidateChanged = false;
-  // The clock's identity comes from the messages that describe it; a Delay_Resp, Signaling or
-  // Management message may carry someone else's.
-  if (message.kind === "announce" || message.kind === "sync" || message.kind === "follow-up") {
-    const before = record.clockIdentity;
-    record = withClockIdentity(record, header.clockIdentity);
-    if (before !== null && before !== header.clockIdentity) {
-      d.limitedLog(
-        "identity-changed",
-        "info",
-        `clock at ${source} changed identity ${formatClockId(before)} → ${formatClockId(header.clockIdentity)}: record restarted`,
-      );
-      candidateChanged = true;
-    }
-  }
-  let samples: OffsetSample[] = [];
+  if (message.header.clockIdentity === d.config.ourClockIdentity) return null;
+  const known = d.records.get(source) ?? admit(d, source);
+  if (known === null) return null;
+  const heard: ClockRecord = { ...known, lastHeardNs: d.nowNs };
+  let handled: Handled;
   switch (message.kind) {
-    case "announce": {
-      const announce = announceDataOf(message);
-      const qualification = qualifyAnnounce(
-        record.qualification,
-        { sequenceId: header.sequenceId, stepsRemoved: message.stepsRemoved },
-        d.nowNs,
-        d.config.qualification,
-      );
-      // Interfaces that follow one clock also wake it (the only timing peer) at its first Announce.
-      const first = traitsOf(d.config.interfaceVersion).followsOneClock && wakeOnFirstAnnounce(record.wake, record.isTimingPeer);
-      const wake = wakeOnAnnounce(record.wake, record.isTimingPeer, d.nowNs, d.config.wake);
-      if (first) sendWake(d, record.ip, announce, "its first Announce");
-      else if (wake.wake) sendWake(d, record.ip, announce);
-      record = { ...record, announce, qualification, wake: wake.state };
-      candidateChanged = true;
+    case "announce":
+      handled = onAnnounce(d, adoptIdentity(d, heard, message), message);
       break;
-    }
-    case "sync": {
-      const step = syfuOnSync(record.syfu, message, receivedAtNs, d.config.syfu);
-      if (step.state !== record.syfu) record = { ...record, syfu: step.state };
-      samples = step.samples;
+    case "sync":
+      handled = onSync(d, adoptIdentity(d, heard, message), message, receivedAtNs);
       break;
-    }
-    case "follow-up": {
-      const step = syfuOnFollowUp(record.syfu, message, receivedAtNs, d.config.syfu);
-      record = { ...record, syfu: step.state, wake: wakeOnFollowUp(record.wake) };
-      samples = step.samples;
+    case "follow-up":
+      handled = onFollowUp(d, adoptIdentity(d, heard, message), message, receivedAtNs);
       break;
-    }
     default:
+      // Delay_Resp, Signaling, Management: heard, nothing else (they may carry another clock's identity).
+      handled = { record: heard, samples: [], candidateChanged: false };
       break;
   }
-  if (samples.length > 0) {
-    let ring = record.samples;
-    for (const sample of samples) ring = appendSample(ring, sample, d.config.sampleRingSize);
-    if (!record.valid) candidateChanged = true;
-    record = { ...record, samples: ring, valid: true };
-  }
+  const record = withSamples(handled, d.config.sampleRingSize);
   d.putRecord(record);
   return {
     record,
-    samples,
+    samples: handled.samples,
     announced: message.kind === "announce",
-    candidateChanged: candidateChanged && record.isTimingPeer,
+    candidateChanged: (handled.candidateChanged || (!handled.record.valid && record.valid)) && record.isTimingPeer,
   };
+}
+
+/** What one message's handler made of the record. */
+interface Handled {
+  record: ClockRecord;
+  /** Offset samples the message completed, oldest first. */
+  samples: OffsetSample[];
+  /** Something the BMC compares may have changed (its Announce, its identity). */
+  candidateChanged: boolean;
+}
+
+/**
+ * The identity in the header of a message that describes its sender (Announce, Sync,
+ * Follow_Up). A different one restarts the record (records.ts) and is evidence of a new timeline.
+ */
+function adoptIdentity(d: Draft, record: ClockRecord, message: AnnounceMessage | SyncMessage | FollowUpMessage): Identified {
+  const before = record.clockIdentity;
+  const identity = message.header.clockIdentity;
+  const adopted = withClockIdentity(record, identity);
+  if (before === null || before === identity) return { record: adopted, identityChanged: false };
+  d.limitedLog(
+    "identity-changed",
+    "info",
+    `clock at ${record.ip} changed identity ${formatClockId(before)} → ${formatClockId(identity)}: record restarted`,
+  );
+  return { record: { ...adopted, timelineEpoch: record.timelineEpoch + 1 }, identityChanged: true };
+}
+
+interface Identified {
+  record: ClockRecord;
+  identityChanged: boolean;
+}
+
+/** IEEE 1588-2008 9.3.2.5 (qualification), waking a silent clock (spec section 7), the timeline evidence. */
+function onAnnounce(d: Draft, { record }: Identified, message: AnnounceMessage): Handled {
+  const announce = announceDataOf(message);
+  const qualification = qualifyAnnounce(
+    record.qualification,
+    { sequenceId: message.header.sequenceId, stepsRemoved: message.stepsRemoved },
+    d.nowNs,
+    d.config.qualification,
+  );
+  // Interfaces that follow one clock also wake it (the only timing peer) at its first Announce.
+  const first = traitsOf(d.config.interfaceVersion).followsOneClock && wakeOnFirstAnnounce(record.wake, record.isTimingPeer);
+  const wake = wakeOnAnnounce(record.wake, record.isTimingPeer, d.nowNs, d.config.wake);
+  if (first) sendWake(d, record.ip, announce, "its first Announce");
+  else if (wake.wake) sendWake(d, record.ip, announce);
+  const newTimeline = record.announce !== null && describesAnotherTimeline(record.announce, announce);
+  const timelineEpoch = newTimeline ? record.timelineEpoch + 1 : record.timelineEpoch;
+  return { record: { ...record, announce, qualification, wake: wake.state, timelineEpoch }, samples: [], candidateChanged: true };
+}
+
+/**
+ * An Announce that says the sender's time may now come from elsewhere: another grandmaster,
+ * another path to it (stepsRemoved), another priority, or another UTC offset. Offset filters
+ * may then follow a step of the clock's time at once (offset/tracking.ts).
+ */
+export function describesAnotherTimeline(before: AnnounceData, after: AnnounceData): boolean {
+  return (
+    before.grandmasterIdentity !== after.grandmasterIdentity ||
+    before.stepsRemoved !== after.stepsRemoved ||
+    before.grandmasterPriority1 !== after.grandmasterPriority1 ||
+    before.grandmasterPriority2 !== after.grandmasterPriority2 ||
+    before.currentUtcOffset !== after.currentUtcOffset
+  );
+}
+
+/** A Sync (IEEE 1588-2008 9.5.9): pairing; a sequence that went back is a sender that restarted. */
+function onSync(d: Draft, { record, identityChanged }: Identified, message: SyncMessage, receivedAtNs: bigint): Handled {
+  const step = syfuOnSync(record.syfu, message, receivedAtNs, d.config.syfu);
+  const sequenceId = message.header.sequenceId;
+  const restarted = record.lastSyncSequenceId !== null && syncSequenceRestarted(record.lastSyncSequenceId, sequenceId);
+  const timelineEpoch = restarted ? record.timelineEpoch + 1 : record.timelineEpoch;
+  if (restarted)
+    d.limitedLog("sync-restarted", "debug", `clock at ${record.ip}: Sync sequence went back from ${record.lastSyncSequenceId} to ${sequenceId}`);
+  return {
+    record: { ...record, syfu: step.state, lastSyncSequenceId: sequenceId, timelineEpoch },
+    samples: step.samples,
+    candidateChanged: identityChanged,
+  };
+}
+
+/** sequenceIds only move on (IEEE 1588-2008 7.3.7); going back by more than this is a restart, not reordering. */
+const SEQUENCE_REORDER_SLACK = 16;
+
+/** Whether `next` after `last` (u16 sequenceIds, wrapping) went back by more than a reordering would. */
+export function syncSequenceRestarted(last: number, next: number): boolean {
+  const back = (last - next + 0x10000) & 0xffff;
+  return back > SEQUENCE_REORDER_SLACK && back < 0x8000;
+}
+
+/** A Follow_Up (IEEE 1588-2008 9.5.10): pairing; it also shows the clock is not silent. */
+function onFollowUp(d: Draft, { record, identityChanged }: Identified, message: FollowUpMessage, receivedAtNs: bigint): Handled {
+  const step = syfuOnFollowUp(record.syfu, message, receivedAtNs, d.config.syfu);
+  return { record: { ...record, syfu: step.state, wake: wakeOnFollowUp(record.wake) }, samples: step.samples, candidateChanged: identityChanged };
+}
+
+/** The record with the handler's samples in its ring; valid once it has one. */
+function withSamples(handled: Handled, ringSize: number): ClockRecord {
+  if (handled.samples.length === 0) return handled.record;
+  let ring = handled.record.samples;
+  for (const sample of handled.samples) ring = appendSample(ring, sample, ringSize);
+  return { ...handled.record, samples: ring, valid: true };
 }
 
 /** Sends the two waking Announces; `reason` for the wakes of versions 8–10 (else: silent). */

@@ -26,30 +26,31 @@ import { Draft } from "./draft.ts";
 import { DEFAULT_FOLLOW_RULES } from "./client-follow.ts";
 import * as following from "./clients.ts";
 import { DEFAULT_LOG_LIMIT_RULES, NO_LOG_LIMITS } from "./log-limit.ts";
-import { classicMasterFilter } from "./offset/master-seam.ts";
+import { masterTracker } from "./offset/master-seam.ts";
 import { isOffsetFilterName } from "./offset/names.ts";
-import { DEFAULT_OFFSET_V5_RULES } from "./offset/classic-master.ts";
+import { DEFAULT_OFFSET_V5_RULES, classicMasterFilter } from "./offset/classic-master.ts";
 import { DEFAULT_QUALIFICATION_RULES } from "./qualify.ts";
 import { DEFAULT_GC_TIMEOUT_NS, DEFAULT_MAX_RECORDS, DEFAULT_SAMPLE_RING_SIZE } from "./records.ts";
 import * as select from "./select.ts";
 import { DEFAULT_TRACKING_RULES } from "./offset/tracking.ts";
-import { classicSequenceFilter } from "./offset/sequence-seam.ts";
+import { classicSequenceFilter } from "./offset/classic-sequence.ts";
+import { idleTrack } from "./offset/sequence-seam.ts";
 import { trackingMasterFilter, trackingSequenceFilter } from "./offset/tracking-seams.ts";
 import type { TrackerConfig, TrackerState, TrackerStep } from "./state.ts";
 import { DEFAULT_SYFU_RULES } from "./syfu.ts";
 import { collectGarbage, onPtpMessage } from "./table.ts";
 import { DEFAULT_WAKE_RULES } from "./wake.ts";
 
-export type { AnnounceFields, LogLevel, PublishedMaster, TrackerEffect } from "./effects.ts";
+export type { AnnounceToSend, LogLevel, PublishedMaster, TrackerEffect } from "./effects.ts";
 export type { ClientState, MasterState, OverflowState, SelectionState, TrackerConfig, TrackerState, TrackerStep } from "./state.ts";
 export { snapshot, type ClientSnapshot, type FollowSnapshot, type RecordSnapshot, type TrackerSnapshot } from "./snapshot.ts";
 
-/** What createTracker needs: our identity; everything else has a default. */
-export type TrackerOptions = Pick<TrackerConfig, "ourClockIdentity"> & Partial<Omit<TrackerConfig, "masterFilter" | "sequenceFilter">>;
+/** What the daemon chooses (its options, with their defaults in src/daemon/options.ts alone). */
+type ChosenByDaemon = "ourClockIdentity" | "interfaceVersion" | "mainClient" | "maxClients" | "offsetFilter";
 
-/** The main region's name when none is given (the --shm-name default). */
-export const DEFAULT_MAIN_CLIENT = "/nqptp";
-export const DEFAULT_MAX_CLIENTS = 8;
+/** What createTracker needs: what the daemon chooses; the rules have defaults (the standard's and the original's). */
+export type TrackerOptions = Pick<TrackerConfig, ChosenByDaemon> &
+  Partial<Omit<TrackerConfig, ChosenByDaemon | "masterTracker" | "idleSequenceTrack">>;
 
 export type TrackerEvent =
   | { kind: "ptp"; source: string; message: PtpMessage; receivedAtNs: bigint }
@@ -71,10 +72,6 @@ export type TrackerEvent =
 
 export function createTracker(options: TrackerOptions): TrackerState {
   const settings = {
-    interfaceVersion: 5 as const,
-    mainClient: DEFAULT_MAIN_CLIENT,
-    maxClients: DEFAULT_MAX_CLIENTS,
-    offsetFilter: "classic" as const,
     maxRecords: DEFAULT_MAX_RECORDS,
     gcTimeoutNs: DEFAULT_GC_TIMEOUT_NS,
     sampleRingSize: DEFAULT_SAMPLE_RING_SIZE,
@@ -105,8 +102,8 @@ export function createTracker(options: TrackerOptions): TrackerState {
   const tracking = settings.offsetFilter === "tracking";
   const config: TrackerConfig = {
     ...settings,
-    masterFilter: tracking ? trackingMasterFilter(settings.tracking) : classicMasterFilter(settings.offset),
-    sequenceFilter: tracking ? trackingSequenceFilter(settings.tracking) : classicSequenceFilter(settings.follow.smoothing),
+    masterTracker: tracking ? masterTracker(trackingMasterFilter(settings.tracking)) : masterTracker(classicMasterFilter(settings.offset)),
+    idleSequenceTrack: tracking ? idleTrack(trackingSequenceFilter(settings.tracking)) : idleTrack(classicSequenceFilter(settings.follow.smoothing)),
   };
   const followsOneClock = traitsOf(config.interfaceVersion).followsOneClock;
   return {

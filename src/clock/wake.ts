@@ -18,7 +18,7 @@
 
 import { FLAG_TWO_STEP } from "../ptp/types.ts";
 import { NS_PER_SECOND } from "../time/ns.ts";
-import type { AnnounceFields } from "./effects.ts";
+import type { AnnounceToSend } from "./effects.ts";
 import type { AnnounceData } from "./announce.ts";
 
 export interface WakeRules {
@@ -136,8 +136,8 @@ function clampPriority(value: number): number {
  * copied too (timescale bits, and unicastFlag as it sends to us the way we send to it), without
  * twoStepFlag, which has no meaning in an Announce (IEEE 1588-2008 13.3.2.6, Table 20).
  */
-export function wakeAnnounces(target: AnnounceData, ourClockIdentity: bigint, sequenceId: number): [AnnounceFields, AnnounceFields] {
-  const make = (priority1: number, seq: number): AnnounceFields => ({
+export function wakeAnnounces(target: AnnounceData, ourClockIdentity: bigint, sequenceId: number): [AnnounceToSend, AnnounceToSend] {
+  const make = (priority1: number, seq: number): AnnounceToSend => ({
     transportSpecific: target.transportSpecific,
     clockIdentity: ourClockIdentity,
     sourcePortNumber: 1,

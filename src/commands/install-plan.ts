@@ -3,18 +3,8 @@
 // the actions out, in order, and prints what they say.
 
 import { DEFAULT_INTERFACE_VERSION, INTERFACE_VERSIONS, type InterfaceVersion } from "../rules/interface-version.ts";
+import { EXIT } from "../cli/exit-status.ts";
 import { UNIT_MARKER_PREFIX, type ServiceAccount } from "./unit-file.ts";
-
-/** sysexits(3) values the commands exit with. */
-export const EXIT = {
-  ok: 0,
-  usage: 64, // EX_USAGE: unknown option, bad value
-  unavailable: 69, // EX_UNAVAILABLE: run from source (no binary to install), or no interface for this shairport-sync
-  osError: 71, // EX_OSERR: useradd or systemctl failed
-  cantCreate: 73, // EX_CANTCREAT: a file we did not install is in the way (--force replaces it)
-  ioError: 74, // EX_IOERR: reading or writing a file failed
-  noPermission: 77, // EX_NOPERM: not root
-} as const;
 
 // ---------------------------------------------------------------------------------------------
 // Which interface version: `shairport-sync -V`
@@ -26,7 +16,10 @@ export type ShairportVersionReading =
   | { kind: "unsupported-smi"; tag: string }
   /** More than one `smiN`, disagreeing. */
   | { kind: "conflicting-smi"; tags: string[] }
-  /** An AirPlay 2 build from before the tags (4.0 and earlier): interface 5. */
+  /**
+   * An AirPlay 2 build from before the tags, which came with 4.2: 4.1 and 4.1.1 (and their release
+   * candidates) read interface 8; the development builds before them, 5.
+   */
   | { kind: "airplay2-without-smi"; version: InterfaceVersion }
   /** No "AirPlay2": a classic AirPlay build, which does not read nqptp's shared memory at all. */
   | { kind: "not-airplay2" };
@@ -38,11 +31,15 @@ export type ShairportVersionReading =
  */
 export function interfaceVersionFromShairportVersion(text: string): ShairportVersionReading {
   const tags: string[] = [];
+  let versionLine: string[] = [];
   for (const line of text.split("\n")) {
+    const lineTags: string[] = [];
     for (const token of line.split(/[-\s]+/)) {
       if (/^sysconfdir:/i.test(token)) break;
-      if (token !== "") tags.push(token.toLowerCase());
+      if (token !== "") lineTags.push(token.toLowerCase());
     }
+    if (lineTags.includes("airplay2") && versionLine.length === 0) versionLine = lineTags;
+    tags.push(...lineTags);
   }
   const smi = [...new Set(tags.filter((t) => /^smi[0-9]+$/.test(t)).map((t) => `smi${Number(t.slice(3))}`))];
   if (smi.length > 1) return { kind: "conflicting-smi", tags: smi };
@@ -52,8 +49,16 @@ export function interfaceVersionFromShairportVersion(text: string): ShairportVer
     const version = INTERFACE_VERSIONS.find((v) => v === n);
     return version === undefined ? { kind: "unsupported-smi", tag } : { kind: "smi", tag, version };
   }
-  if (tags.includes("airplay2")) return { kind: "airplay2-without-smi", version: 5 };
+  if (tags.includes("airplay2")) return { kind: "airplay2-without-smi", version: isShairportSync41(versionLine) ? 8 : 5 };
   return { kind: "not-airplay2" };
+}
+
+/**
+ * 4.1, 4.1.1 or a 4.1 release candidate ("4.1-rc5"): the version comes first on the line, and a
+ * git build says "4.1-dev-…" (a development build from before 4.1 read interface 5).
+ */
+function isShairportSync41(versionLine: readonly string[]): boolean {
+  return /^4\.1(\.\d+)?$/.test(versionLine[0] ?? "") && versionLine[1] !== "dev";
 }
 
 export type ShairportProbe =
@@ -95,7 +100,10 @@ export function chooseInterfaceVersion(given: InterfaceVersion | null, probe: Sh
       return {
         ok: true,
         version: reading.version,
-        explanation: `${said}: AirPlay 2 without an smi tag (4.0 or earlier), so interface version ${reading.version}`,
+        explanation:
+          reading.version === 8
+            ? `${said}: Shairport Sync 4.1 (no smi tag: those came with 4.2), so interface version 8`
+            : `${said}: AirPlay 2 without an smi tag (a development build from before 4.1), so interface version ${reading.version}`,
       };
     case "not-airplay2":
       return {

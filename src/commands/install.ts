@@ -21,6 +21,7 @@ import {
 import { basename, dirname, join, resolve } from "node:path";
 import unitTemplate from "../../nqptp.service" with { type: "text" };
 import { usageError } from "../cli/args.ts";
+import { EXIT } from "../cli/exit-status.ts";
 import { VERSION } from "../cli/version.ts";
 import type { Io } from "./io.ts";
 import {
@@ -34,7 +35,6 @@ import {
 } from "./install-args.ts";
 import {
   BINARY_MODE,
-  EXIT,
   UNIT_MODE,
   chooseInterfaceVersion,
   modeText,
@@ -65,6 +65,19 @@ export const BINARY_IDENTITY = "This is nqptp, the Bun re-implementation; `nqptp
 export function runningCompiled(): boolean {
   const flag = (Bun as { isStandaloneExecutable?: boolean }).isStandaloneExecutable;
   return typeof flag === "boolean" ? flag : Bun.main.startsWith("/$bunfs/");
+}
+
+/** What install and uninstall need to know of the program that runs them; tests substitute. */
+export interface InstallHost {
+  /** The nqptp executable to copy, or null when bun runs the source (there is no binary to install). */
+  executable: string | null;
+  /** The user id: installing into (or uninstalling from) "/" needs root. */
+  uid: number | undefined;
+}
+
+/** This process: the executable that runs, if it is a compiled nqptp, and its user. */
+export function thisProgram(): InstallHost {
+  return { executable: runningCompiled() ? process.execPath : null, uid: process.getuid?.() };
 }
 
 function lstatOrNull(path: string): Stats | null {
@@ -230,26 +243,26 @@ function reloadSystemd(command: string, out: Io): boolean {
   return result.ok;
 }
 
-export async function runInstall(args: string[], out: Io): Promise<number> {
-  return runSubcommand("install", parseInstallArgs(args), installHelp, (options) => install(options, out), out);
+export async function runInstall(args: string[], out: Io, host: InstallHost = thisProgram()): Promise<number> {
+  return runSubcommand("install", parseInstallArgs(args), installHelp, (options) => install(options, out, host), out);
 }
 
-async function install(options: InstallOptions, out: Io): Promise<number> {
-  if (!runningCompiled()) {
+async function install(options: InstallOptions, out: Io, host: InstallHost): Promise<number> {
+  if (host.executable === null) {
     out.err(
       `nqptp install: this is bun running the source (${Bun.main}), not the nqptp executable, so there is no binary to install.\n` +
         "Build it first, then run the built one: npm run build && sudo dist/nqptp install",
     );
     return EXIT.unavailable;
   }
-  if (options.root === "/" && process.getuid?.() !== 0) {
+  if (options.root === "/" && host.uid !== 0) {
     out.err(
       "nqptp install: must be run as root to install into /usr/local/bin and /etc/systemd/system (try: sudo nqptp install), or use --root DIR to stage the files",
     );
     return EXIT.noPermission;
   }
 
-  const self = process.execPath;
+  const self = host.executable;
   out.out(`nqptp ${VERSION}: installing ${self} into ${options.root}`);
 
   const rendered = unitToInstall(options, out);
@@ -371,12 +384,12 @@ async function carryOutInstall(actions: InstallAction[], self: string, selfSha25
 // ---------------------------------------------------------------------------------------------
 // uninstall
 
-export async function runUninstall(args: string[], out: Io): Promise<number> {
-  return runSubcommand("uninstall", parseUninstallArgs(args), uninstallHelp, (options) => uninstall(options, out), out);
+export async function runUninstall(args: string[], out: Io, host: InstallHost = thisProgram()): Promise<number> {
+  return runSubcommand("uninstall", parseUninstallArgs(args), uninstallHelp, (options) => uninstall(options, out, host), out);
 }
 
-async function uninstall(options: UninstallOptions, out: Io): Promise<number> {
-  if (options.root === "/" && process.getuid?.() !== 0) {
+async function uninstall(options: UninstallOptions, out: Io, host: InstallHost): Promise<number> {
+  if (options.root === "/" && host.uid !== 0) {
     out.err(
       "nqptp uninstall: must be run as root to remove /usr/local/bin/nqptp and /etc/systemd/system/nqptp.service (try: sudo nqptp uninstall), or use --root DIR",
     );

@@ -7,7 +7,8 @@
 
 import { defineCommand, renderUsage, type ArgsDef } from "citty";
 import { existsSync, readFileSync } from "node:fs";
-import { EXIT_USAGE, parseCommandLine, parseIpAddress, parsePort, parseSeconds, parseShmNameOption, usageError } from "../cli/args.ts";
+import { EXIT } from "../cli/exit-status.ts";
+import { parseCommandLine, parseIpAddress, parsePort, parseSeconds, parseShmNameOption, usageError } from "../cli/args.ts";
 import { formatClockId } from "../ptp/clock-identity.ts";
 import { STATUS_REQUEST, type PtpInterfaceStatus } from "../control/status.ts";
 import { traitsOf } from "../rules/interface-version.ts";
@@ -43,9 +44,6 @@ const command = defineCommand({
   },
   args,
 });
-
-/** Exit status when the daemon is not running or does not answer. */
-const NOT_RUNNING = 3;
 
 export interface MasterView {
   clockId: string;
@@ -308,18 +306,18 @@ export function parseStatusArgs(rawArgs: readonly string[]): StatusPlan {
   return { kind: "run", options };
 }
 
-/** One look: 0, 1 when the record is stale, NOT_RUNNING when there is no region or no answer. */
+/** One look: 0, 1 when the record is stale, EXIT.notRunning when there is no region or no answer. */
 async function showOnce(options: StatusOptions, arch: Arch, io: StatusIo): Promise<number> {
   const path = `${SHM_DIRECTORY}${options.shmName}`;
   const bytes = io.readRegionFile(path);
   if (bytes === null) {
     io.err(`nqptp does not seem to be running: there is no shared memory at ${path}`);
-    return NOT_RUNNING;
+    return EXIT.notRunning;
   }
   const result = readRegion(bytes, arch);
   if (!result.ok) {
     io.err(`${path} ${result.reason}`);
-    return NOT_RUNNING;
+    return EXIT.notRunning;
   }
   const nowNs = io.now(result.record.layout.localClock);
   const namedClients = traitsOf(result.record.version).namedClients;
@@ -328,7 +326,7 @@ async function showOnce(options: StatusOptions, arch: Arch, io: StatusIo): Promi
   const unanswered = "error" in answer ? `no answer from nqptp on ${options.controlAddress}:${options.controlPort}: ${answer.error}` : null;
   if (options.clocks && unanswered !== null) {
     io.err(unanswered);
-    return NOT_RUNNING;
+    return EXIT.notRunning;
   }
   const view = viewOf(options.shmName, result.record, nowNs, options.staleAfterS);
   if (!("error" in answer) && answer.ptpInterfaces) view.ptpInterfaces = answer.ptpInterfaces;
@@ -344,7 +342,7 @@ async function showOnce(options: StatusOptions, arch: Arch, io: StatusIo): Promi
     if (clocks) parts.push(formatClocks(clocks, namedClients));
     io.out(parts.join("\n\n"));
   }
-  return view.master?.stale ? 1 : 0;
+  return view.master?.stale ? EXIT.stale : EXIT.ok;
 }
 
 function clientView(client: ClientRow, arch: Arch, io: StatusIo, nowNs: bigint, staleAfterS: number): ClientView {
@@ -368,20 +366,20 @@ export async function runStatus(rawArgs: readonly string[], io: StatusIo): Promi
   const plan = parseStatusArgs(rawArgs);
   if (plan.kind === "help") {
     io.out(await renderUsage(command));
-    return 0;
+    return EXIT.ok;
   }
   if (plan.kind === "error") {
     io.err(usageError("nqptp status", plan.message));
-    return EXIT_USAGE;
+    return EXIT.usage;
   }
   const arch = io.arch;
   if (arch === null) {
     io.err(`nqptp status: unsupported architecture ${process.arch}`);
-    return 69; // EX_UNAVAILABLE
+    return EXIT.unavailable;
   }
   const options = plan.options;
   if (!options.watch) return showOnce(options, arch, io);
-  let status = 0;
+  let status: number = EXIT.ok;
   while (!io.stop?.aborted) {
     if (!options.json) io.clearScreen();
     status = await showOnce(options, arch, io);

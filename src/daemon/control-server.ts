@@ -8,7 +8,7 @@ import type { InterfaceTraits } from "../rules/interface-version.ts";
 import type { Logger } from "./log.ts";
 import { parseAddress } from "../rules/ip-address.ts";
 import { bindUdp, type BoundSocket } from "../net/udp.ts";
-import { parseControlMessage, type ControlCommand } from "../control/parse.ts";
+import { excerpt, parseControlMessage, type ControlCommand } from "../control/parse.ts";
 import { isStatusRequest } from "../control/status.ts";
 
 export interface ControlStats {
@@ -29,6 +29,16 @@ export interface ControlServerOptions {
   onCommand: (command: ControlCommand, shmName: string | undefined) => void;
   /** The answer to a status request (control/status.ts). */
   statusReport: () => Uint8Array;
+}
+
+/** consola's level for trace (-vv). */
+const TRACE_LEVEL = 5;
+
+const lenientDecoder = new TextDecoder("utf-8", { fatal: false });
+
+/** A datagram for the log: quoted, NULs as \\0, other control bytes as "?", at most 80 characters. */
+export function printable(data: Uint8Array): string {
+  return `"${excerpt(lenientDecoder.decode(data).replaceAll("\0", "\\0"))}" (${data.byteLength} bytes)`;
 }
 
 export class ControlServer {
@@ -77,6 +87,9 @@ export class ControlServer {
       if (socket) this.answerStatus(socket, port, address);
       return;
     }
+    // -vv: every message as it came, and from where (Shairport Sync 4.3.3+ sends to "localhost",
+    // which often resolves to ::1 first).
+    if (options.log.level >= TRACE_LEVEL) options.log.trace(`control message from ${address} port ${port}: ${printable(data)}`);
     const parsed = parseControlMessage(data, options.traits.version);
     if (parsed.ok) {
       options.onCommand(parsed.command, parsed.shmName);
@@ -97,7 +110,7 @@ export class ControlServer {
     options.log.warn(
       `control message ${detail}, but this nqptp serves shared memory interface ${options.traits.version}. ` +
         `Choose --interface-version to match your Shairport Sync: its "shairport-sync -V" string shows ` +
-        `smi8 → 8 (4.1.x), smi9 → 9 (4.2.x), smi10 → 10 (4.3.x and 5.x); no smi tag (4.0 and earlier) → 5.`,
+        `smi10 → 10 (4.3.x and 5.x), smi9 → 9 (4.2.x); 4.1.x shows no smi tag and needs 8; AirPlay 2 builds before 4.1 → 5.`,
     );
   }
 

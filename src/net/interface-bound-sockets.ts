@@ -50,7 +50,7 @@ class SenderInterfaces {
   }
 }
 
-export async function openInterfaceBoundSockets(options: PtpSocketsOptions & { interfaces: string[] }): Promise<PtpSockets> {
+export async function openInterfaceBoundSockets(options: PtpSocketsOptions & { interfaces: readonly string[] }): Promise<PtpSockets> {
   const stamping = chooseInterfaceStamping(timestampOptionRefusal());
   if (stamping.warning !== null) options.onError(stamping.warning.role, new Error(stamping.warning.text));
   const watcher = new InterfaceWatcher(options, stamping.event === "worker");
@@ -76,7 +76,7 @@ class InterfaceWatcher {
   private reported = "";
 
   constructor(
-    private readonly options: PtpSocketsOptions & { interfaces: string[] },
+    private readonly options: PtpSocketsOptions & { interfaces: readonly string[] },
     private readonly timestamps: boolean,
   ) {
     this.everyMs = options.interfaceWatchMs ?? INTERFACE_WATCH_MS;

@@ -47,7 +47,7 @@ export interface PtpSocketsOptions {
   /** Empty: every address, IPv4 and IPv6. */
   addresses: string[];
   /** Hear and answer PTP on these interfaces only (not with `addresses`); empty or absent: every interface. */
-  interfaces?: string[];
+  interfaces?: readonly string[];
   localClock: LocalClock;
   /** The clock for datagrams with no kernel stamp (the fallbacks above). */
   readClock: (clock: LocalClock) => bigint;

@@ -5,9 +5,10 @@
 // A new interface version is one entry in TRAITS (and, if it has a new struct, one declaration
 // in shm/layouts.ts); the type checker then shows every switch that has to learn about it.
 
-import type { LocalClock } from "../time/clocks.ts";
-
 export type InterfaceVersion = 5 | 6 | 8 | 9 | 10;
+
+/** The clock an interface's times are expressed in: 5 uses CLOCK_REALTIME; 6, 8, 9 and 10 CLOCK_MONOTONIC_RAW. */
+export type LocalClock = "realtime" | "monotonic-raw";
 
 /** Which struct a version's region holds (shm/layouts.ts declares each). */
 export type LayoutKind = "mutex-with-flags" | "mutex-without-flags" | "double-record";

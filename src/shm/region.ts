@@ -6,8 +6,15 @@
 // So we create with O_CREAT|O_EXCL|O_NOFOLLOW, and reuse an existing object only when fstat on
 // the descriptor we actually opened shows a regular file, owned by our effective uid, with one
 // link: that is a region we left behind when we crashed.
+//
+// A client may open the region the instant its name exists: Shairport Sync 5.3 polls for a new
+// client's region right after asking for it, and maps and reads it at once. So a new region is
+// built under a temporary name and given its own only when it is complete (placeRegion, after the
+// writer has initialised it), as glibc's sem_open does: link(2) to the name, which fails rather
+// than replace anything there, then remove the temporary name. Until then a client finds no
+// region, never an empty file (a SIGBUS when read) or a version of 0.
 
-import { lstatSync } from "node:fs";
+import { linkSync, lstatSync } from "node:fs";
 import { checkShmName } from "../rules/shm-name.ts";
 import { EEXIST, EINVAL, ELOOP, ENOENT, SysError } from "../sys/errors.ts";
 import { O_CLOEXEC, O_CREAT, O_EXCL, O_RDWR, PROT_READ, PROT_WRITE, MAP_SHARED, S_IFMT, S_IFREG, oNoFollow, type Arch } from "../sys/linux.ts";
@@ -29,6 +36,8 @@ export interface MappedRegion {
   ino: bigint;
   /** True when we reused a stale region of ours instead of creating a new one. */
   reusedStale: boolean;
+  /** The temporary shm_open name of a new region until placeRegion gives it `name`; else null. */
+  pendingName: string | null;
 }
 
 /** The one name rule (rules/shm-name.ts), as the error shm_open would give. */
@@ -77,33 +86,37 @@ function openOwnStaleRegion(name: string, path: string, arch: Arch): number | nu
   return fd;
 }
 
+let temporaryCounter = 0;
+
+/** A name for a region being built: hidden, unique to this process, beside where it will go. */
+function temporaryName(name: string): string {
+  return `/.${name.slice(1)}.new-${process.pid}-${++temporaryCounter}`;
+}
+
 /**
  * Create (or reclaim our own stale) shared-memory object `name`, size it, set its mode exactly
  * (the umask must not narrow 0666) and map it read-write, shared. The contents are not yet
- * initialised: the caller zeroes and fills them.
+ * initialised: the caller zeroes and fills them, then calls placeRegion, which gives a new
+ * region its name. (A stale region of ours is reused where it is: no client of a crashed
+ * daemon's region is helped by waiting.)
  */
 export function createRegion(name: string, size: number, mode: number, arch: Arch): MappedRegion {
   requireValidName(name);
   const path = SHM_DIRECTORY + name;
   let fd: number | null = null;
-  let created = false;
-  // Two rounds cover an existing object that vanishes between our two opens.
-  for (let attempt = 0; attempt < 2 && fd === null; attempt++) {
-    try {
-      fd = shmOpen(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | oNoFollow(arch), mode);
-      created = true;
-    } catch (e) {
-      if (!(e instanceof SysError) || e.errno !== EEXIST) throw e;
-      fd = openOwnStaleRegion(name, path, arch);
+  let pendingName: string | null = null;
+  if (lstatSync(path, { throwIfNoEntry: false }) !== undefined) fd = openOwnStaleRegion(name, path, arch);
+  if (fd === null) {
+    // Nothing there (or it vanished as we looked). A fresh, unique name cannot exist already.
+    pendingName = temporaryName(name);
+    fd = shmOpen(pendingName, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | oNoFollow(arch), mode);
+    // Held for as long as we serve the region (see openOwnStaleRegion); the name is ours alone,
+    // so nobody else can hold it.
+    if (!tryLockExclusive(fd)) {
+      close(fd);
+      shmUnlink(pendingName);
+      throw new SysError("flock", EEXIST, { message: `${SHM_DIRECTORY}${pendingName} is locked by another process` });
     }
-  }
-  if (fd === null) throw new SysError("shm_open", ENOENT, { message: `${path} keeps appearing and disappearing; is another nqptp starting?` });
-  // Held for as long as we serve the region (see openOwnStaleRegion). Only a race with another
-  // nqptp taking our brand-new object for a stale one of its own can make this fail: it is
-  // theirs then, so it is left as it is.
-  if (created && !tryLockExclusive(fd)) {
-    close(fd);
-    throw new SysError("shm_open", EEXIST, { message: `${path} is in use by another running nqptp` });
   }
 
   try {
@@ -114,12 +127,38 @@ export function createRegion(name: string, size: number, mode: number, arch: Arc
     fchmod(fd, mode);
     const ino = fstat(fd).ino;
     const address = mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
-    return { name, path, fd, address, size, ino, reusedStale: !created };
+    return { name, path, fd, address, size, ino, reusedStale: pendingName === null, pendingName };
   } catch (e) {
     close(fd);
-    if (created) shmUnlink(name);
+    if (pendingName !== null) shmUnlink(pendingName);
     throw e;
   }
+}
+
+/**
+ * Gives a new region its name, once it is initialised: from now on clients find it, complete.
+ * Fails, leaving the region unnamed, if something took the name meanwhile (another nqptp
+ * starting with the same name). Nothing to do for a reclaimed stale region.
+ */
+export function placeRegion(region: MappedRegion): void {
+  const pending = region.pendingName;
+  if (pending === null) return;
+  try {
+    linkSync(SHM_DIRECTORY + pending, region.path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") {
+      throw new SysError("link", EEXIST, {
+        message: `${region.path} appeared while nqptp was creating it; is another nqptp starting with that name?`,
+      });
+    }
+    throw new SysError("link", Math.abs((e as NodeJS.ErrnoException).errno ?? 0), {
+      subject: `${JSON.stringify(SHM_DIRECTORY + pending)}, ${JSON.stringify(region.path)}`,
+      description: (e as Error).message,
+    });
+  }
+  shmUnlink(pending);
+  region.pendingName = null;
 }
 
 /**
@@ -137,9 +176,13 @@ export function destroyRegion(region: MappedRegion): void {
   };
   attempt(() => munmap(region.address, region.size));
   attempt(() => close(region.fd));
-  attempt(() => {
-    const current = lstatSync(region.path, { bigint: true, throwIfNoEntry: false });
-    if (current !== undefined && current.ino === region.ino) shmUnlink(region.name);
-  });
+  // Each name only while it still refers to the object we mapped: the temporary one if the
+  // region was never placed (or its removal failed), and its own.
+  for (const name of region.pendingName === null ? [region.name] : [region.pendingName, region.name]) {
+    attempt(() => {
+      const current = lstatSync(SHM_DIRECTORY + name, { bigint: true, throwIfNoEntry: false });
+      if (current !== undefined && current.ino === region.ino) shmUnlink(name);
+    });
+  }
   if (failures.length > 0) throw failures[0];
 }

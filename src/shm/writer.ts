@@ -15,7 +15,7 @@
 
 import { INTERFACE_VERSIONS, isInterfaceVersion, type InterfaceVersion } from "../rules/interface-version.ts";
 import { fieldAt, layoutFor, type ShmLayout } from "./layouts.ts";
-import { createRegion, destroyRegion, type MappedRegion } from "./region.ts";
+import { createRegion, destroyRegion, placeRegion, type MappedRegion } from "./region.ts";
 import { fullMemoryBarrier, memoryAt, offsetAddress, prepareFullMemoryBarrier, HOST_ARCH, type Address } from "../sys/libc.ts";
 import type { PublishedMaster } from "../clock/effects.ts";
 import { isSupportedArch, type Arch } from "../sys/linux.ts";
@@ -249,7 +249,10 @@ export function openShm(options: ShmWriterOptions): ShmWriter {
   if (layout.mutex === null) prepareFullMemoryBarrier();
   const region = createRegion(name, layout.size, layout.mode, arch);
   try {
-    return layout.mutex === null ? new ShmWriterV10(layout, region) : new ShmWriterWithMutex(layout, region, lockTimeoutMs);
+    const writer = layout.mutex === null ? new ShmWriterV10(layout, region) : new ShmWriterWithMutex(layout, region, lockTimeoutMs);
+    // Only now, initialised (version, zeros, the mutex), does a new region get its name.
+    placeRegion(region);
+    return writer;
   } catch (e) {
     destroyRegion(region);
     throw e;

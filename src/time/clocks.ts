@@ -2,11 +2,11 @@
 // Not Bun.nanoseconds() or performance.now(): those follow CLOCK_MONOTONIC, which NTP slews
 // (by ~150 ppm on some machines), while Shairport Sync reads CLOCK_MONOTONIC_RAW.
 
+import type { LocalClock } from "../rules/interface-version.ts";
 import { clockGettimeNs } from "../sys/posix.ts";
 import { CLOCK_MONOTONIC_RAW, CLOCK_REALTIME } from "../sys/linux.ts";
 
-/** Interface version 5 uses CLOCK_REALTIME; 6, 8, 9 and 10 use CLOCK_MONOTONIC_RAW. */
-export type LocalClock = "realtime" | "monotonic-raw";
+export type { LocalClock } from "../rules/interface-version.ts";
 
 /** CLOCK_REALTIME in ns since the Unix epoch. */
 export function realtimeNs(): bigint {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { helpText, planFromArgs } from "../../src/cli/daemon-command.ts";
 import { INTERFACE_VERSIONS } from "../../src/rules/interface-version.ts";
-import { DEFAULTS, defaultOffsetFilter } from "../../src/daemon/options.ts";
+import { DEFAULTS } from "../../src/daemon/options.ts";
 
 function run(args: string[]) {
   const plan = planFromArgs(args);
@@ -21,10 +21,17 @@ describe("planFromArgs", () => {
       controlAddresses: [...DEFAULTS.controlAddresses],
       ptpAddresses: [],
       interfaces: [],
-      offsetFilter: defaultOffsetFilter(5),
       verbosity: 0,
     });
-    expect(DEFAULTS).toMatchObject({ interfaceVersion: 5, shmName: "/nqptp", controlPort: 9000, eventPort: 319, generalPort: 320, maxClients: 8 });
+    expect(DEFAULTS).toMatchObject({
+      interfaceVersion: 5,
+      shmName: "/nqptp",
+      controlPort: 9000,
+      eventPort: 319,
+      generalPort: 320,
+      offsetFilter: "tracking",
+      maxClients: 8,
+    });
     expect(DEFAULTS.controlAddresses).toEqual(["127.0.0.1", "::1"]);
   });
 
@@ -65,12 +72,13 @@ describe("planFromArgs", () => {
     expect(run([]).controlAddresses).toEqual(["127.0.0.1", "::1"]);
   });
 
-  test("--offset-filter: either filter, and defaultOffsetFilter of the interface version when not given", () => {
+  test("--offset-filter: either filter; tracking for every interface version when not given", () => {
     expect(run(["--offset-filter", "classic"]).offsetFilter).toBe("classic");
     expect(run(["--offset-filter=tracking", "--interface-version=10"]).offsetFilter).toBe("tracking");
     for (const version of INTERFACE_VERSIONS) {
-      expect(run([`--interface-version=${version}`]).offsetFilter).toBe(defaultOffsetFilter(version));
+      expect(run([`--interface-version=${version}`]).offsetFilter).toBe("tracking");
     }
+    expect(error(["--offset-filter", "smooth"])).toBe('--offset-filter: "smooth" is not one of tracking, classic');
   });
 
   test("--max-clients: 1-64, default 8; accepted (and without effect) for interfaces 5 and 6 too", () => {
@@ -154,6 +162,6 @@ test("the help names every option and the subcommands", async () => {
   ]) {
     expect(help).toContain(word);
   }
-  expect(help).toContain(`default: ${defaultOffsetFilter(5)}`);
+  expect(help).toContain("classic is the original's rules (default: tracking)");
   expect(help).toContain("no effect on 5 and 6 (one client)");
 });

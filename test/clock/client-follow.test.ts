@@ -13,13 +13,14 @@ import {
   validityDeadline,
   type FollowState,
 } from "../../src/clock/client-follow.ts";
-import { classicSequenceFilter } from "../../src/clock/offset/sequence-seam.ts";
+import { classicSequenceFilter } from "../../src/clock/offset/classic-sequence.ts";
+import { idleTrack } from "../../src/clock/offset/sequence-seam.ts";
 import { createTracker, snapshot } from "../../src/clock/tracker.ts";
 import { isInterfaceVersion } from "../../src/rules/interface-version.ts";
-import { FollowScenario, MS, S, Scenario, US, SimMaster, announce, followUp, other, sync } from "./helpers.ts";
+import { FollowScenario, MS, S, Scenario, US, SimMaster, announce, followUp, other, sync, trackerOptions } from "./helpers.ts";
 
 const T0 = 1_000n * S;
-const CLASSIC = classicSequenceFilter();
+const CLASSIC = idleTrack(classicSequenceFilter());
 const A = 0xaaaa_aaff_feaa_aaaan; // the followed clock's own identity (header)
 const GM = 0x6666_66ff_fe66_6666n; // the grandmaster it announces
 const GM2 = 0x7777_77ff_fe77_7777n;
@@ -39,17 +40,18 @@ describe("interface versions", () => {
   test("5, 6, 8, 9, 10 are served; others are refused", () => {
     expect([4, 5, 6, 7, 8, 9, 10, 11].filter(isInterfaceVersion)).toEqual([5, 6, 8, 9, 10]);
     for (const v of [8, 9, 10] as const) {
-      const state = createTracker({ ourClockIdentity: 1n, interfaceVersion: v });
+      const state = createTracker(trackerOptions({ ourClockIdentity: 1n, interfaceVersion: v }));
       expect([...state.clients!.keys()]).toEqual(["/nqptp"]);
-      expect(state.clients!.get("/nqptp")!.follow).toEqual(notFollowing(CLASSIC));
+      expect(state.clients!.get("/nqptp")!.follow).toEqual(notFollowing(state.config.idleSequenceTrack));
+      expect(state.config.idleSequenceTrack.name).toBe("classic");
       expect(state.selection).toBeNull();
     }
     for (const v of [5, 6] as const) {
-      const state = createTracker({ ourClockIdentity: 1n, interfaceVersion: v });
+      const state = createTracker(trackerOptions({ ourClockIdentity: 1n, interfaceVersion: v }));
       expect(state.clients).toBeNull();
       expect(state.selection).toEqual({ master: null });
     }
-    expect(() => createTracker({ ourClockIdentity: 1n, interfaceVersion: 7 as never })).toThrow("is not one of 5, 6, 8, 9, 10");
+    expect(() => createTracker(trackerOptions({ ourClockIdentity: 1n, interfaceVersion: 7 as never }))).toThrow("is not one of 5, 6, 8, 9, 10");
   });
 });
 
@@ -498,7 +500,7 @@ describe("the tick", () => {
   });
 
   test("scheduleTick: only on a new deadline, or after the timer fired with time left", () => {
-    const following = startFollowing(notFollowing(CLASSIC), IP, T0, true, CLASSIC, DEFAULT_FOLLOW_RULES);
+    const following = startFollowing(notFollowing(CLASSIC), IP, T0, true, DEFAULT_FOLLOW_RULES);
     const tick = (tickDueNs: bigint | null, state: FollowState, nowNs: bigint, fired: boolean) =>
       scheduleTick(tickDueNs, validityDeadline(state, nowNs), nowNs, fired);
     const first = tick(null, following, T0, false);
@@ -506,7 +508,7 @@ describe("the tick", () => {
     expect(tick(first.tickDueNs, following, T0 + S, false).delayMs).toBeNull();
     expect(tick(first.tickDueNs, following, T0 + S + 1n, true).delayMs).toBe(4_000);
     // Active: no deadline; the timer set for T0 + 5 s stays outstanding.
-    const active = playBegin(following, T0 + S, CLASSIC).state;
+    const active = playBegin(following, T0 + S).state;
     expect(tick(first.tickDueNs, active, T0 + S, false)).toEqual({ tickDueNs: T0 + 5n * S, delayMs: null });
     // E: a new deadline 2.25 s out replaces it...
     const ended = playEnd(active, T0 + 4n * S).state;

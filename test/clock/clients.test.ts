@@ -159,3 +159,20 @@ describe("bounded", () => {
     expect(sc.state.clients!.has("/room-4")).toBe(false);
   });
 });
+
+describe("log lines of several clients", () => {
+  test("each client has its own limit: one room's burst of play commands does not hide another room's lines", () => {
+    const sc = new FollowScenario({ interfaceVersion: 10 }, T0);
+    sc.dispatch({ kind: "follow", client: MAIN, address: LIVING });
+    sc.dispatch({ kind: "follow", client: KITCHEN, address: KITCHEN_IP });
+    // The living room toggles play ten times within a second: its own limit (5 per 10 s) holds it back …
+    for (let i = 0; i < 10; i++) {
+      sc.advance(50n * MS).dispatch({ kind: i % 2 === 0 ? "play-begin" : "play-end", client: MAIN });
+    }
+    const mainLines = sc.logs("info").filter((l) => l.startsWith(`${MAIN}: play`));
+    expect(mainLines.length).toBe(5);
+    // … and the kitchen's first play line still gets through.
+    sc.advance(50n * MS).dispatch({ kind: "play-begin", client: KITCHEN });
+    expect(sc.logs("info")).toContain(`${KITCHEN}: play began: clock active`);
+  });
+});

@@ -1,22 +1,15 @@
 // Builders for decoded PTP messages (plain objects of src/ptp/types.ts) and a scenario runner
 // for the clock tracker. No sockets, no clocks: every time is given.
 
-import type {
-  AnnounceMessage,
-  ClockQuality,
-  FollowUpMessage,
-  Header,
-  OtherMessage,
-  PtpMessage,
-  SyncMessage,
-  Timestamp,
-} from "../../src/ptp/types.ts";
+import type { AnnounceMessage, ClockQuality, FollowUpMessage, Header, OtherMessage, PtpMessage, SyncMessage } from "../../src/ptp/types.ts";
 import { FLAG_TWO_STEP } from "../../src/ptp/types.ts";
 import type { PublishedMaster, TrackerEffect } from "../../src/clock/effects.ts";
 import type { FollowState } from "../../src/clock/client-follow.ts";
 import { publishedRecord } from "../../src/clock/select.ts";
 import type { MasterState } from "../../src/clock/state.ts";
+import { DEFAULTS } from "../../src/daemon/options.ts";
 import { createTracker, reduce, type TrackerEvent, type TrackerOptions, type TrackerState } from "../../src/clock/tracker.ts";
+import { ptpTimestamp } from "../support/timestamp.ts";
 
 export const S = 1_000_000_000n;
 export const MS = 1_000_000n;
@@ -24,8 +17,20 @@ export const US = 1_000n;
 
 export const OUR_CLOCK_ID = 0x0011_22ff_fe33_4455n;
 
-export function ts(ns: bigint): Timestamp {
-  return { seconds: ns / S, nanoseconds: Number(ns % S) };
+/**
+ * What createTracker needs, as the daemon would give it with its defaults (src/daemon/options.ts),
+ * but with the classic filter: the tests of the tracker work out exact figures from the
+ * original's rules. Overrides win.
+ */
+export function trackerOptions(overrides: Partial<TrackerOptions> = {}): TrackerOptions {
+  return {
+    ourClockIdentity: OUR_CLOCK_ID,
+    interfaceVersion: DEFAULTS.interfaceVersion,
+    mainClient: DEFAULTS.shmName,
+    maxClients: DEFAULTS.maxClients,
+    offsetFilter: "classic",
+    ...overrides,
+  };
 }
 
 export function header(messageType: number, clockIdentity: bigint, sequenceId: number, extra: Partial<Header> = {}): Header {
@@ -61,7 +66,7 @@ export function announce(clockIdentity: bigint, sequenceId: number, o: AnnounceO
   return {
     kind: "announce",
     header: header(0xb, clockIdentity, sequenceId, { messageLength: 64, flagField: 0x0408, ...o.header }),
-    originTimestamp: ts(0n),
+    originTimestamp: ptpTimestamp(0n),
     currentUtcOffset: o.currentUtcOffset ?? 37,
     grandmasterPriority1: o.grandmasterPriority1 ?? 248,
     grandmasterClockQuality: { clockClass: 248, clockAccuracy: 0xfe, offsetScaledLogVariance: 0xffff, ...o.grandmasterClockQuality },
@@ -86,7 +91,7 @@ export function sync(
       logMessageInterval: -3,
       ...o.header,
     }),
-    originTimestamp: ts(0n),
+    originTimestamp: ptpTimestamp(0n),
   };
 }
 
@@ -104,7 +109,7 @@ export function followUp(
       logMessageInterval: -3,
       ...o.header,
     }),
-    preciseOriginTimestamp: ts(preciseOriginNs),
+    preciseOriginTimestamp: ptpTimestamp(preciseOriginNs),
     tlvLength: 0,
   };
 }
@@ -145,7 +150,7 @@ export class Scenario {
   }
 
   constructor(options: Partial<TrackerOptions> = {}, startNs = 1_000n * S) {
-    this.state = createTracker({ ourClockIdentity: OUR_CLOCK_ID, ...options });
+    this.state = createTracker(trackerOptions(options));
     this.now = startNs;
   }
 
@@ -258,16 +263,6 @@ export function deepRender(value: unknown): unknown {
     return out;
   }
   return value;
-}
-
-/** Deterministic PRNG for randomised scripts: a 32-bit linear congruential generator. */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    // The high bits of an LCG are the good ones.
-    return (state >>> 8) / 16777216;
-  };
 }
 
 export type ScheduleTickEffect = Extract<TrackerEffect, { kind: "schedule-tick" }>;

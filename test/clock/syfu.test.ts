@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { SYFU_IDLE, syfuOnFollowUp, syfuOnSync, type OffsetSample, type SyfuStep } from "../../src/clock/syfu.ts";
+import { createPrng } from "../support/prng.ts";
 import { MS, S, followUp, sync } from "./helpers.ts";
 
 const ID = 0xa1b2_c3ff_fed4_e5f6n;
@@ -97,11 +98,7 @@ describe("Sync/Follow_Up pairing", () => {
   test("whatever the order of the halves, no sample is ever completed by a Follow_Up whose Sync is still to come", () => {
     // Rounds of Sync k / Follow_Up k in random order (either first), some halves lost. A sample
     // that is not paired must be of a round whose Sync never arrived.
-    let random = 12345;
-    const next = () => {
-      random = (Math.imul(random, 1103515245) + 12345) >>> 0;
-      return (random >>> 8) / 16777216;
-    };
+    const next = createPrng(12345).float;
     const out: OffsetSample[] = [];
     const syncArrives = new Set<number>();
     // 100 records, each from its first message on (the first pair is where it went wrong).

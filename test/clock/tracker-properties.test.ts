@@ -11,13 +11,14 @@ import { publishedRecord } from "../../src/clock/select.ts";
 import type { InterfaceVersion } from "../../src/rules/interface-version.ts";
 import { createTracker, reduce, type TrackerEffect, type TrackerEvent, type TrackerState } from "../../src/clock/tracker.ts";
 import type { PtpMessage } from "../../src/ptp/types.ts";
-import { MS, OUR_CLOCK_ID, S, US, announce, deepFreeze, deepRender, followUp, other, prng, sync } from "./helpers.ts";
+import { createPrng } from "../support/prng.ts";
+import { MS, S, US, announce, deepFreeze, deepRender, followUp, other, sync, trackerOptions } from "./helpers.ts";
 
 const T0 = 1_000n * S;
 
 /** A random but plausible event: 48 addresses, a few of them peers, messages of every kind. */
 function randomScript(seed: number, count: number): { event: TrackerEvent; nowNs: bigint }[] {
-  const random = prng(seed);
+  const random = createPrng(seed).float;
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
   const addresses = Array.from({ length: 48 }, (_, i) => (i % 5 === 0 ? `fe80::${i.toString(16)}` : `10.0.${i >> 4}.${i & 15}`));
   const sequence = new Map<string, number>();
@@ -61,7 +62,7 @@ function randomScript(seed: number, count: number): { event: TrackerEvent; nowNs
 
 describe("reducer properties", () => {
   test("reduce never changes its input state (deep-frozen, and compared)", () => {
-    let state: TrackerState = createTracker({ ourClockIdentity: OUR_CLOCK_ID, maxRecords: 12 });
+    let state: TrackerState = createTracker(trackerOptions({ maxRecords: 12 }));
     for (const { event, nowNs } of randomScript(1, 3_000)) {
       const before = JSON.stringify(deepRender(state));
       deepFreeze(state);
@@ -74,7 +75,7 @@ describe("reducer properties", () => {
   for (const seed of [2, 3, 4, 5]) {
     test(`invariants over a random script (seed ${seed})`, () => {
       const maxRecords = seed === 2 ? 32 : 8;
-      let state: TrackerState = createTracker({ ourClockIdentity: OUR_CLOCK_ID, maxRecords });
+      let state: TrackerState = createTracker(trackerOptions({ maxRecords }));
       let published: PublishedMaster | null = null;
       let publishes = 0;
       for (const { event, nowNs } of randomScript(seed, 20_000)) {
@@ -116,8 +117,8 @@ describe("reducer properties", () => {
 
 describe("a hostile flood", () => {
   test("20k datagrams from 5000 addresses keep the table at its bound and the peer in it", () => {
-    const random = prng(99);
-    let state = createTracker({ ourClockIdentity: OUR_CLOCK_ID });
+    const random = createPrng(99).float;
+    let state = createTracker(trackerOptions());
     state = reduce(state, { kind: "timing-peers", addresses: ["192.168.1.1"] }, T0).state;
     let now = T0;
     for (let i = 0; i < 20_000; i++) {
@@ -146,7 +147,7 @@ type ScriptItem = { event: TrackerEvent; nowNs: bigint };
  * wrong generation, to be ignored). Control events come about 8 times as often as peer lists did.
  */
 function randomFollowScript(seed: number, count: number): ScriptItem[] {
-  const random = prng(seed * 7919 + 17);
+  const random = createPrng(seed * 7919 + 17).float;
   const busy = Array.from({ length: 8 }, (_, i) => (i % 5 === 0 ? `fe80::${i.toString(16)}` : `10.0.${i >> 4}.${i & 15}`));
   const out: ScriptItem[] = [];
   for (const item of randomScript(seed, count)) {
@@ -181,7 +182,7 @@ function runWithTimer(
   onStep: (event: TrackerEvent, nowNs: bigint, after: TrackerState, effects: TrackerEffect[]) => void,
   freeze = false,
 ): TrackerState {
-  const random = prng(seed);
+  const random = createPrng(seed).float;
   let timerAt: bigint | null = null;
   const step = (event: TrackerEvent, nowNs: bigint) => {
     const rendered = freeze ? JSON.stringify(deepRender(state)) : "";
@@ -208,7 +209,7 @@ function runWithTimer(
 describe("reducer properties, versions 8–10", () => {
   test("reduce never changes its input state (deep-frozen, and compared)", () => {
     let steps = 0;
-    const initial = createTracker({ ourClockIdentity: OUR_CLOCK_ID, maxRecords: 12, interfaceVersion: 9 });
+    const initial = createTracker(trackerOptions({ maxRecords: 12, interfaceVersion: 9 }));
     runWithTimer(initial, randomFollowScript(1, 3_000), 1, () => steps++, true);
     expect(steps).toBeGreaterThan(3_000);
   });
@@ -231,7 +232,7 @@ describe("reducer properties, versions 8–10", () => {
       const announced = new Map<string, Set<bigint>>();
       // Every local time a Sync or Follow_Up from each address was received at.
       const received = new Map<string, Set<bigint>>();
-      const initial = createTracker({ ourClockIdentity: OUR_CLOCK_ID, maxRecords, interfaceVersion: version });
+      const initial = createTracker(trackerOptions({ maxRecords, interfaceVersion: version }));
       runWithTimer(initial, randomFollowScript(seed, 20_000), seed, (event, nowNs, state, effects) => {
         const lapsedBefore = !model.active && (model.validUntilNs === null || nowNs >= model.validUntilNs);
         switch (event.kind) {

@@ -2,7 +2,8 @@
 
 import { describe, expect, test } from "bun:test";
 import { snapshot } from "../../src/clock/tracker.ts";
-import { MS, S, Scenario, SimMaster, announce, other } from "./helpers.ts";
+import { syncSequenceRestarted } from "../../src/clock/table.ts";
+import { MS, S, Scenario, SimMaster, announce, other, sync } from "./helpers.ts";
 
 const T0 = 1_000n * S;
 const ips = (sc: Scenario) => [...sc.state.records.keys()].sort();
@@ -135,5 +136,76 @@ describe("log lines the LAN can trigger are rate-limited", () => {
     const sc = new Scenario({}, T0);
     for (let i = 0; i < 500; i++) sc.advance(MS).ptp("10.0.0.7", announce(BigInt(1 + (i % 2)), i));
     expect(sc.logs("info").length).toBe(5);
+  });
+});
+
+describe("timeline evidence (a record's timelineEpoch)", () => {
+  const epoch = (sc: Scenario, ip = "10.0.0.1") => sc.state.records.get(ip)!.timelineEpoch;
+
+  test("an Announce that changes grandmaster, stepsRemoved, a priority or the UTC offset counts; the same Announce again does not", () => {
+    const sc = new Scenario({}, T0);
+    sc.ptp("10.0.0.1", announce(0x1n, 0));
+    expect(epoch(sc)).toBe(0); // the first Announce is no change
+    sc.ptp("10.0.0.1", announce(0x1n, 1));
+    expect(epoch(sc)).toBe(0);
+    const changes = [
+      { grandmasterIdentity: 0x99n },
+      { grandmasterIdentity: 0x99n, stepsRemoved: 1 },
+      { grandmasterIdentity: 0x99n, stepsRemoved: 1, grandmasterPriority1: 100 },
+      { grandmasterIdentity: 0x99n, stepsRemoved: 1, grandmasterPriority1: 100, grandmasterPriority2: 100 },
+      { grandmasterIdentity: 0x99n, stepsRemoved: 1, grandmasterPriority1: 100, grandmasterPriority2: 100, currentUtcOffset: 36 },
+    ];
+    changes.forEach((o, i) => {
+      sc.ptp("10.0.0.1", announce(0x1n, 2 + i, o));
+      expect(epoch(sc)).toBe(i + 1);
+    });
+    // A field that says nothing of the timeline (the clock's quality) does not count.
+    sc.ptp("10.0.0.1", announce(0x1n, 9, { ...changes[4], grandmasterClockQuality: { clockClass: 6 } }));
+    expect(epoch(sc)).toBe(changes.length);
+  });
+
+  test("a new clock identity at the address counts, and restarts the record", () => {
+    const sc = new Scenario({}, T0);
+    sc.ptp("10.0.0.1", announce(0x1n, 0));
+    sc.ptp("10.0.0.1", sync(0x1n, 1));
+    sc.ptp("10.0.0.1", announce(0x2n, 0));
+    expect(epoch(sc)).toBe(1);
+    expect(sc.state.records.get("10.0.0.1")!.clockIdentity).toBe(0x2n);
+    expect(sc.state.records.get("10.0.0.1")!.lastSyncSequenceId).toBeNull();
+  });
+
+  test("a Sync sequence that goes back by more than a reordering counts; moving on, wrapping, or a small step back does not", () => {
+    const sc = new Scenario({}, T0);
+    const seqs: [number, number][] = [
+      [100, 0],
+      [101, 0],
+      [140, 0], // lost Syncs: forward
+      [130, 0], // back by 10: reordering, not a restart
+      [0, 1], // back by 130: the sender restarted
+      [1, 1],
+    ];
+    for (const [seq, expected] of seqs) {
+      sc.ptp("10.0.0.1", sync(0x1n, seq));
+      expect(epoch(sc)).toBe(expected);
+    }
+    sc.ptp("10.0.0.1", sync(0x1n, 65530)); // 1 → 65530: back by 7 through the wrap: reordering
+    expect(epoch(sc)).toBe(1);
+    sc.ptp("10.0.0.1", sync(0x1n, 5)); // 65530 → 5: forward through the wrap
+    expect(epoch(sc)).toBe(1);
+  });
+
+  test("syncSequenceRestarted: a table", () => {
+    const rows: [number, number, boolean][] = [
+      [10, 11, false],
+      [10, 10, false],
+      [10, 0, false],
+      [100, 0, true],
+      [65535, 0, false],
+      [0, 65535, false],
+      [0, 65519, true],
+      [30000, 0, true],
+      [40000, 0, false], // 0 is 25536 ahead of 40000 through the wrap: forward
+    ];
+    for (const [last, next, restarted] of rows) expect([last, next, syncSequenceRestarted(last, next)]).toEqual([last, next, restarted]);
   });
 });

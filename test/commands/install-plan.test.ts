@@ -3,9 +3,9 @@
 
 import { describe, expect, test } from "bun:test";
 import unitTemplate from "../../nqptp.service" with { type: "text" };
+import { EXIT } from "../../src/cli/exit-status.ts";
 import { parseInstallArgs, parseUninstallArgs } from "../../src/commands/install-args.ts";
 import {
-  EXIT,
   chooseInterfaceVersion,
   interfaceVersionFromShairportVersion,
   planInstall,
@@ -39,6 +39,15 @@ describe("interfaceVersionFromShairportVersion", () => {
     ["4.1.0-AirPlay2-smi7", { kind: "unsupported-smi", tag: "smi7" }],
     ["4.3.2-AirPlay2-smi9-smi10", { kind: "conflicting-smi", tags: ["smi9", "smi10"] }],
     ["4.3.2-AirPlay2-smi10-smi10", { kind: "smi", tag: "smi10", version: 10 }],
+    // 4.1 reads interface 8 but has no smi tag (the tags came with 4.2): what 4.1.1 prints
+    ["4.1.1-AirPlay2-OpenSSL-Avahi-ALSA-soxr-sysconfdir:/etc", { kind: "airplay2-without-smi", version: 8 }],
+    ["4.1-AirPlay2-OpenSSL-Avahi-ALSA-sysconfdir:/usr/local/etc", { kind: "airplay2-without-smi", version: 8 }],
+    ["4.1-rc5-AirPlay2-OpenSSL-Avahi-ALSA", { kind: "airplay2-without-smi", version: 8 }],
+    ["shairport-sync: warning: no config file\n4.1.1-AirPlay2-OpenSSL", { kind: "airplay2-without-smi", version: 8 }],
+    // a development build from before 4.1, and versions that only begin like it
+    ["4.1-dev-55-g1a2b3c4-AirPlay2-OpenSSL-Avahi", { kind: "airplay2-without-smi", version: 5 }],
+    ["4.10-AirPlay2-OpenSSL", { kind: "airplay2-without-smi", version: 5 }],
+    ["14.1-AirPlay2-OpenSSL", { kind: "airplay2-without-smi", version: 5 }],
   ])("%j → %j", (text, reading) => {
     expect(interfaceVersionFromShairportVersion(text)).toEqual(reading as never);
   });
@@ -67,11 +76,17 @@ describe("chooseInterfaceVersion", () => {
     [{ kind: "not-found" as const, looked: "shairport-sync on PATH" }, "no shairport-sync found"],
     [{ kind: "failed" as const, path: "/x", reason: "exit status 1" }, "could not run /x -V"],
     [ran("3.3.9-OpenSSL"), "not an AirPlay 2 build"],
-    [ran("4.0.0-AirPlay2-OpenSSL"), "without an smi tag"],
+    [ran("4.0.0-AirPlay2-OpenSSL"), "without an smi tag (a development build from before 4.1)"],
   ])("%j → default 5 (%s)", (probe, words) => {
     const choice = chooseInterfaceVersion(null, probe);
     expect(choice).toMatchObject({ ok: true, version: 5 });
     if (choice.ok) expect(choice.explanation).toContain(words);
+  });
+
+  test("Shairport Sync 4.1.x (no smi tag) → 8, saying why", () => {
+    const choice = chooseInterfaceVersion(null, ran("4.1.1-AirPlay2-OpenSSL-Avahi-ALSA-soxr-sysconfdir:/etc"));
+    expect(choice).toMatchObject({ ok: true, version: 8 });
+    if (choice.ok) expect(choice.explanation).toContain("Shairport Sync 4.1 (no smi tag: those came with 4.2), so interface version 8");
   });
 
   test("an smi this nqptp does not serve is refused, naming the way out", () => {

@@ -2,7 +2,7 @@
 // daemon's own shm writer, a real UDP responder for --clocks, an injected clock and output), then
 // one check that the compiled binary's `status` reads a running daemon.
 
-import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { askDaemon, formatClocks, formatView, parseStatusArgs, runStatus, systemStatusIo, viewOf, type StatusIo } from "../../src/commands/status.ts";
 import { encodeStatusReport, isStatusRequest, type StatusReport } from "../../src/control/status.ts";
 import { DEFAULTS } from "../../src/daemon/options.ts";
@@ -10,6 +10,7 @@ import { layoutFor } from "../../src/shm/layouts.ts";
 import { openShm, type ShmWriter } from "../../src/shm/writer.ts";
 import { realtimeNs } from "../../src/time/clocks.ts";
 import type { LocalClock } from "../../src/time/clocks.ts";
+import { cleanupAfterEach } from "../support/cleanups.ts";
 import { compiledBinary, startDaemon, uniqueShmName } from "../support/daemon.ts";
 import { startPtpMaster } from "../support/ptp-master.ts";
 import { sendControl, waitForShm } from "../e2e/support.ts";
@@ -17,10 +18,7 @@ import { sendControl, waitForShm } from "../e2e/support.ts";
 setDefaultTimeout(60_000);
 const S = 1_000_000_000n;
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupAfterEach();
 
 describe("status view (pure)", () => {
   const record = {

@@ -15,10 +15,11 @@ import { FLAG_TWO_STEP } from "../../src/ptp/types.ts";
 import { realtimeNs } from "../../src/time/clocks.ts";
 import { startFlood } from "../../bench/flood.ts";
 import { buildCReader, requireCc } from "../support/c.ts";
-import { compiledBinary, randomPorts, startDaemon, uniqueShmName, type RunningDaemon } from "../support/daemon.ts";
+import { compiledBinary, randomPorts, regionAndPortArgs, startDaemon, uniqueShmName, type RunningDaemon } from "../support/daemon.ts";
 import { startPtpMaster, type PtpMaster } from "../support/ptp-master.ts";
 import { offsetError, readShm, sendControl, waitForShm } from "./support.ts";
 import { cleanupAfterEach } from "../support/cleanups.ts";
+import { ptpTimestamp } from "../support/timestamp.ts";
 
 setDefaultTimeout(60_000);
 
@@ -95,14 +96,7 @@ function daemonArgs(extra: string[] = [], shmName = uniqueShmName("hostile")) {
   return {
     ports,
     shmName,
-    args: [
-      `--shm-name=${shmName}`,
-      `--event-port=${ports.event}`,
-      `--general-port=${ports.general}`,
-      `--control-port=${ports.control}`,
-      "-v",
-      ...extra,
-    ],
+    args: [...regionAndPortArgs(shmName, ports), "-v", ...extra],
   };
 }
 
@@ -438,7 +432,7 @@ describe("the control port and other hosts", () => {
 function masterPackets(clockIdentity: bigint, sequenceId: number, offsetNs: bigint) {
   const common = { transportSpecific: 1, domainNumber: 0, clockIdentity, sourcePortNumber: 1, sequenceId: sequenceId & 0xffff };
   const now = realtimeNs() + offsetNs;
-  const ts = { seconds: now / S, nanoseconds: Number(now % S) };
+  const ts = ptpTimestamp(now);
   return {
     announce: encodeAnnounce({
       ...common,

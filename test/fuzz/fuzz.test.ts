@@ -10,6 +10,7 @@ import { createTracker, reduce, type TrackerState } from "../../src/clock/tracke
 import { decode } from "../../src/ptp/decode.ts";
 import { formatFailures, OUR_CLOCK_ID, PEER_IP, runControlFuzz, runPtpFuzz, S, settledHeap, shellStep, templates } from "./harness.ts";
 import { createPrng } from "../support/prng.ts";
+import { trackerOptions } from "../clock/helpers.ts";
 
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : 0x5eed_0005;
 const PTP_CASES = 300_000;
@@ -91,7 +92,7 @@ describe("fuzz", () => {
   test("a rejected datagram is never applied: the state object stays the same reference", () => {
     const random = createPrng(SEED + 2);
     const t = templates(random);
-    const state = createTracker({ interfaceVersion: 5, ourClockIdentity: OUR_CLOCK_ID });
+    const state = createTracker(trackerOptions({ interfaceVersion: 5, ourClockIdentity: OUR_CLOCK_ID }));
     const valid = t.followUp(7n, 1, 1_000n, true);
     const broken = [valid.subarray(0, 33), valid.subarray(0, 43), Uint8Array.of(...valid.subarray(0, 1), 0x03, ...valid.subarray(2))];
     for (const bytes of broken) {
@@ -119,7 +120,7 @@ describe("a spoofer using the timing peer's address", () => {
       const random = createPrng(SEED + 3);
       const t = templates(random);
       const T0 = 1_700_000_000n * S;
-      let state: TrackerState = createTracker({ interfaceVersion: version, ourClockIdentity: OUR_CLOCK_ID });
+      let state: TrackerState = createTracker(trackerOptions({ interfaceVersion: version, ourClockIdentity: OUR_CLOCK_ID }));
       if (traitsOf(version).followsOneClock) {
         state = reduce(state, { kind: "follow", address: PEER_IP }, T0).state;
         if (traitsOf(version).hasPlayCommands) state = reduce(state, { kind: "play-begin" }, T0).state;

@@ -19,17 +19,18 @@
 import { reduce, createTracker, type TrackerEffect, type TrackerState } from "../../src/clock/tracker.ts";
 import { publishedRecord } from "../../src/clock/select.ts";
 import { dispatchControl } from "../../src/control/dispatch.ts";
-import { parseControlMessage, MAX_CONTROL_MESSAGE_BYTES } from "../../src/control/parse.ts";
+import { parseControlMessage, MAX_CONTROL_MESSAGE_BYTES, type ControlErrorKind } from "../../src/control/parse.ts";
 import { isInterfaceVersion, traitsOf, type InterfaceVersion } from "../../src/rules/interface-version.ts";
 import { parseAddress } from "../../src/rules/ip-address.ts";
 import { OwnAddresses } from "../../src/net/host.ts";
 import { PtpIngress } from "../../src/net/ptp-ingress.ts";
-import { checkShmName } from "../../src/rules/shm-name.ts";
 import { LogRateLimiter } from "../../src/util/rate-limit.ts";
 import { decode } from "../../src/ptp/decode.ts";
 import { encodeAnnounce, encodeFollowUp, encodeHeader, encodeOrganizationExtensionTlv, encodeSync, encodeTlv } from "../../src/ptp/encode.ts";
 import { FLAG_TWO_STEP, type DecodeErrorKind, type DecodeResult, type PtpMessage } from "../../src/ptp/types.ts";
 import { createPrng, type Prng } from "../support/prng.ts";
+import { trackerOptions } from "../clock/helpers.ts";
+import { ptpTimestamp } from "../support/timestamp.ts";
 
 export const S = 1_000_000_000n;
 export const MS = 1_000_000n;
@@ -53,7 +54,13 @@ export const NON_PEERS: readonly string[] = [
   "",
 ];
 
-const DECODE_ERROR_KINDS: ReadonlySet<DecodeErrorKind> = new Set(["truncated", "unsupported-version", "length-mismatch", "invalid-field"]);
+/** Every kind the decoder declares: the type checker holds this to exactly src/ptp/types.ts's union. */
+const DECODE_ERROR_KINDS: Record<DecodeErrorKind, true> = {
+  truncated: true,
+  "unsupported-version": true,
+  "length-mismatch": true,
+  "invalid-field": true,
+};
 
 export interface FuzzFailure {
   seed: number;
@@ -105,11 +112,6 @@ export interface PtpFuzzResult {
 // ---------------------------------------------------------------------------------------------
 // Valid encodings to start from
 
-function toTimestamp(ns: bigint) {
-  const v = ns < 0n ? 0n : ns;
-  return { seconds: (v / S) & 0xffff_ffff_ffffn, nanoseconds: Number(v % S) };
-}
-
 function appleFollowUpTlvs(random: Prng): Uint8Array[] {
   // Apple's Follow_Ups carry 802.1AS-style organization extensions (OUI 00:80:C2, subtype 1),
   // plus one of Apple's own (OUI 00:0D:93).
@@ -140,7 +142,7 @@ export function templates(random: Prng): Templates {
       encodeFollowUp({
         ...common(id, seq),
         flagField: 0,
-        preciseOriginTimestamp: toTimestamp(precise),
+        preciseOriginTimestamp: ptpTimestamp(precise),
         ...(tlvs ? { tlvs: appleFollowUpTlvs(random) } : {}),
       }),
     announce: (id, seq, best) =>
@@ -362,7 +364,7 @@ export function runPtpFuzz(options: PtpFuzzOptions): PtpFuzzResult {
   const driven: Driven[] = [];
   for (const version of options.versions) {
     if (!isInterfaceVersion(version)) throw new Error(`the tracker does not serve interface ${version}`);
-    let state = createTracker({ interfaceVersion: version, ourClockIdentity: OUR_CLOCK_ID });
+    let state = createTracker(trackerOptions({ interfaceVersion: version, ourClockIdentity: OUR_CLOCK_ID }));
     if (traitsOf(version).followsOneClock) {
       state = reduce(state, { kind: "follow", address: PEER_IP }, now).state;
       if (traitsOf(version).hasPlayCommands) state = reduce(state, { kind: "play-begin" }, now).state;
@@ -483,7 +485,7 @@ export function runPtpFuzz(options: PtpFuzzOptions): PtpFuzzResult {
       }
     } else {
       bump(outcomes, `error:${result.error.kind}`);
-      if (!DECODE_ERROR_KINDS.has(result.error.kind) || typeof result.error.detail !== "string") {
+      if (!Object.hasOwn(DECODE_ERROR_KINDS, result.error.kind) || typeof result.error.detail !== "string") {
         fail(i, "unknown decode error", JSON.stringify(result.error), bytes);
       }
     }
@@ -591,7 +593,36 @@ export interface ControlFuzzResult {
   elapsedMs: number;
 }
 
-const CONTROL_ERROR_KINDS = new Set(["too-long", "empty", "not-text", "unknown-command", "unexpected-arguments", "wrong-form"]);
+/** Every kind the parser declares: the type checker holds this to exactly src/control/parse.ts's union. */
+const CONTROL_ERROR_KINDS: Record<ControlErrorKind, true> = {
+  "too-long": true,
+  empty: true,
+  "not-text": true,
+  "unknown-command": true,
+  "unexpected-arguments": true,
+  "wrong-form": true,
+};
+
+const utf8 = new TextEncoder();
+
+/**
+ * The client name rule of spec section 11, stated on its own (not src/rules/shm-name.ts's code, so
+ * that a wrong rule there is caught, not only a missing call): "/" first and no other "/", 2 to 63
+ * bytes of UTF-8, printable (no control or format character), no spaces; and not "/." or "/..",
+ * which shm_open would take for /dev/shm itself or its parent.
+ */
+function isClientName(name: string): boolean {
+  const bytes = utf8.encode(name);
+  if (bytes.length < 2 || bytes.length > 63) return false;
+  if (bytes[0] !== 0x2f || bytes.indexOf(0x2f, 1) !== -1) return false;
+  if (name === "/." || name === "/..") return false;
+  for (const char of name) {
+    const code = char.codePointAt(0)!;
+    if (code <= 0x20 || (code >= 0x7f && code <= 0xa0)) return false; // C0, space, DEL, C1, no-break space
+    if (/^[\s\p{General_Category=Format}\p{General_Category=Line_Separator}\p{General_Category=Paragraph_Separator}]$/u.test(char)) return false;
+  }
+  return true;
+}
 const encoder = new TextEncoder();
 
 function randomAddress(random: Prng): string {
@@ -706,7 +737,7 @@ export function runControlFuzz(options: ControlFuzzOptions): ControlFuzzResult {
   let caseIndex = 0;
   for (const version of options.versions) {
     // Accepted commands go on into a tracker, as the shell sends them.
-    let state = createTracker({ interfaceVersion: version, ourClockIdentity: OUR_CLOCK_ID });
+    let state = createTracker(trackerOptions({ interfaceVersion: version, ourClockIdentity: OUR_CLOCK_ID }));
     let now = 1_700_000_000n * S;
     for (let i = 0; i < countPerVersion; i++, caseIndex++) {
       now += BigInt(random.int(0, 200)) * MS;
@@ -720,7 +751,7 @@ export function runControlFuzz(options: ControlFuzzOptions): ControlFuzzResult {
       }
       if (!parsed.ok) {
         bump(outcomes, `v${version} error:${parsed.error.kind}`);
-        if (!CONTROL_ERROR_KINDS.has(parsed.error.kind)) fail(caseIndex, "unknown control error kind", parsed.error.kind, bytes);
+        if (!Object.hasOwn(CONTROL_ERROR_KINDS, parsed.error.kind)) fail(caseIndex, "unknown control error kind", parsed.error.kind, bytes);
         if (parsed.error.detail.length > 400)
           fail(caseIndex, "control error detail too long for a log line", String(parsed.error.detail.length), bytes);
         if (bytes.byteLength > MAX_CONTROL_MESSAGE_BYTES && parsed.error.kind !== "too-long")
@@ -743,11 +774,18 @@ export function runControlFuzz(options: ControlFuzzOptions): ControlFuzzResult {
       // The daemon's dispatch (src/control/dispatch.ts), then the reducer.
       const decision = dispatchControl(command, parsed.shmName, traitsOf(version));
       bump(outcomes, `v${version} dispatch:${decision.kind}`);
-      if (decision.kind === "ignore") continue;
-      if (decision.client !== null) {
-        const invalid = checkShmName(decision.client);
-        if (invalid !== null) fail(caseIndex, "an invalid client name was dispatched", `${decision.client}: ${invalid}`, bytes);
+      if (traitsOf(version).controlForm === "named") {
+        // Both ways: no invalid name reaches the tracker, and a valid one is refused for nothing
+        // but "T" with only malformed addresses (dispatch's rule: a mistake, not a stop).
+        const name = parsed.shmName ?? "";
+        const valid = isClientName(name);
+        bump(outcomes, `v${version} client-name:${valid ? "valid" : "invalid"}`);
+        if (decision.kind === "events" && (!valid || decision.client !== name))
+          fail(caseIndex, "an invalid client name was dispatched", `${JSON.stringify(name)} as ${JSON.stringify(decision.client)}`, bytes);
+        const onlyMalformed = command.kind === "timing-peers" && command.addresses.length === 0 && command.skipped.length > 0;
+        if (decision.kind === "ignore" && valid && !onlyMalformed) fail(caseIndex, "a valid client name was refused", JSON.stringify(name), bytes);
       }
+      if (decision.kind === "ignore") continue;
       for (const event of decision.events) {
         try {
           state = reduce(state, event, now).state;

@@ -1,6 +1,6 @@
 // Which PTP multicast groups are joined where, and the joins themselves on this host's interfaces.
 
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import {
   PTP_PRIMARY_GROUP_V4,
   PTP_PRIMARY_GROUP_V6,
@@ -11,13 +11,11 @@ import {
   type NetworkInterface,
 } from "../../src/net/multicast.ts";
 import { IFF_LOOPBACK, IFF_MULTICAST, IFF_UP } from "../../src/sys/linux.ts";
+import { cleanupAfterEach } from "../support/cleanups.ts";
 
-const cleanups: (() => unknown)[] = [];
+const cleanups = cleanupAfterEach();
 /** Bun 1.4.5 exposes a UDP socket's descriptor as `fd`; its type definitions do not say so. */
 const fdOf = (socket: unknown) => (socket as { fd: number }).fd;
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
-});
 
 const lo: NetworkInterface = { name: "lo", index: 1, flags: IFF_UP | IFF_LOOPBACK };
 const eth0: NetworkInterface = { name: "eth0", index: 2, flags: IFF_UP | IFF_MULTICAST };

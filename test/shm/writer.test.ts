@@ -346,19 +346,16 @@ describe("an existing object", () => {
 // --- the mutex ------------------------------------------------------------------------------
 
 describe("the mutex (versions 5–9)", () => {
-  test("a reader holding the lock makes publish() 'busy' within the bounded wait, then it writes", async () => {
+  test("a reader holding the lock makes publish() give up ('busy') while the reader still holds it, then it writes", async () => {
     const name = uniqueName();
     const writer = open(name, 9, 2);
     writer.publish(RECORD);
     const holder = await holdLock(name, 9, 1500);
-    const waits: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      const start = performance.now();
-      expect(writer.publish({ ...RECORD, clockId: 1n })).toBe("busy");
-      waits.push(performance.now() - start);
-    }
-    console.log(`busy publish() took ${waits.map((w) => w.toFixed(2)).join(", ")} ms (lockTimeoutMs 2)`);
-    for (const wait of waits) expect(wait).toBeLessThan(50);
+    // A writer that waited for the reader would get the lock once it let go, and write: every
+    // "busy" is an update given up while the lock was held. (How long the bounded wait takes is
+    // measured by bench/shm-lock.ts.)
+    for (let i = 0; i < 3; i++) expect(writer.publish({ ...RECORD, clockId: 1n })).toBe("busy");
+    expect(holder.child.exitCode).toBeNull(); // it still holds the lock
     expect(await holder.rest()).toBe(`${JSON.stringify(expected(9, RECORD))}\n`);
     expect(await holder.child.exited).toBe(0);
     expect(writer.publish({ ...RECORD, clockId: 2n })).toBe("written");

@@ -37,6 +37,11 @@ export function randomPorts(): Ports {
   return { event: base, general: base + 1, control: base + 2 };
 }
 
+/** The daemon's options for its region and its three ports. */
+export function regionAndPortArgs(shmName: string, ports: Ports): string[] {
+  return [`--shm-name=${shmName}`, `--event-port=${ports.event}`, `--general-port=${ports.general}`, `--control-port=${ports.control}`];
+}
+
 export interface RunningDaemon {
   proc: Subprocess<"ignore", "pipe", "pipe">;
   ports: Ports;
@@ -67,10 +72,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
     const shmName = uniqueShmName();
     const args = [
       `--interface-version=${options.interfaceVersion ?? 5}`,
-      `--shm-name=${shmName}`,
-      `--event-port=${ports.event}`,
-      `--general-port=${ports.general}`,
-      `--control-port=${ports.control}`,
+      ...regionAndPortArgs(shmName, ports),
       ...(options.ptpAddress === null ? [] : [`--ptp-address=${options.ptpAddress ?? "127.0.0.1"}`]),
       "-v",
       ...(options.args ?? []),

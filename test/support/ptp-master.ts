@@ -5,7 +5,7 @@
 import { encodeAnnounce, encodeFollowUp, encodeSync } from "../../src/ptp/encode.ts";
 import { decode } from "../../src/ptp/decode.ts";
 import { FLAG_TWO_STEP, type AnnounceMessage } from "../../src/ptp/types.ts";
-import { NS_PER_SECOND } from "../../src/time/ns.ts";
+import { ptpTimestamp } from "./timestamp.ts";
 
 export interface MasterOptions {
   /** Address the simulator sends from (e.g. 127.0.0.2: not one of the host's own addresses). */
@@ -55,10 +55,6 @@ export interface PtpMaster {
   stop(): void;
 }
 
-function toTimestamp(ns: bigint) {
-  return { seconds: ns / NS_PER_SECOND, nanoseconds: Number(ns % NS_PER_SECOND) };
-}
-
 export async function startPtpMaster(options: MasterOptions): Promise<PtpMaster> {
   const received: ReceivedAnnounce[] = [];
   // A daemon that stops while we still send answers with ICMP port unreachable (ECONNREFUSED on
@@ -98,7 +94,7 @@ export async function startPtpMaster(options: MasterOptions): Promise<PtpMaster>
       flagField: 0,
       sequenceId: announceSequence++ & 0xffff,
       logMessageInterval: -2,
-      originTimestamp: toTimestamp(options.clock() + options.offsetNs),
+      originTimestamp: ptpTimestamp(options.clock() + options.offsetNs),
       currentUtcOffset: 37,
       grandmasterPriority1: priority1,
       grandmasterClockQuality: { clockClass: 248, clockAccuracy: 0xfe, offsetScaledLogVariance: 0xffff },
@@ -126,7 +122,7 @@ export async function startPtpMaster(options: MasterOptions): Promise<PtpMaster>
       sequenceId,
       logMessageInterval: -3,
       correctionField: followUpCorrection << 16n,
-      preciseOriginTimestamp: toTimestamp(departureNs - syncCorrection - followUpCorrection),
+      preciseOriginTimestamp: ptpTimestamp(departureNs - syncCorrection - followUpCorrection),
     });
   // The encoders compiled before the first Sync's timestamp is taken.
   syncMessage(0);

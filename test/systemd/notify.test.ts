@@ -1,7 +1,7 @@
 // sd_notify: the protocol's pure part, and the compiled daemon talking to a stand-in for
 // systemd's notification socket (test/c/notify-listen.c).
 
-import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +9,7 @@ import { notifyTarget, statusLine, watchdogIntervalMs } from "../../src/systemd/
 import { createNotifier } from "../../src/systemd/notify.ts";
 import { realtimeNs } from "../../src/time/clocks.ts";
 import { buildCProgram } from "../support/c.ts";
+import { cleanupAfterEach } from "../support/cleanups.ts";
 import { startDaemon } from "../support/daemon.ts";
 import { startPtpMaster } from "../support/ptp-master.ts";
 import { sendControl } from "../e2e/support.ts";
@@ -55,10 +56,7 @@ describe("the protocol", () => {
 });
 
 describe("the daemon under a stand-in for systemd", () => {
-  const cleanups: (() => unknown)[] = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
+  const cleanups = cleanupAfterEach();
 
   async function listen(address: string) {
     const listener = Bun.spawn([await buildCProgram("notify-listen"), address, "20000"], { stdout: "pipe", stderr: "pipe" });

@@ -15,6 +15,7 @@
 
 import { NS_PER_SECOND, NS_PER_US, subU64, toI64, toU64 } from "../../time/ns.ts";
 import type { OffsetSample } from "../syfu.ts";
+import type { MasterFilter } from "./master-seam.ts";
 
 export interface OffsetV5Rules {
   /** Look back over samples this much older than the newest, at most. */
@@ -131,5 +132,26 @@ export function acceptSample(
       lastAcceptedNs: estimate.lastAcceptedNs,
     },
     outcome: "DELAYED",
+  };
+}
+
+/** The seed's rules (spec section 5) behind the master seam: look back over the ring, then accept a rise or hold a fall. */
+export function classicMasterFilter(rules: OffsetV5Rules = DEFAULT_OFFSET_V5_RULES): MasterFilter<V5Estimate> {
+  return {
+    name: "classic",
+    begin: (samples) => lookBack(samples, rules),
+    next(previous, sample) {
+      const step = acceptSample(previous, sample, rules);
+      if (step.outcome !== "DELAYED") return { state: step.estimate, note: null };
+      const below = -signedDiff(sample.offsetNs, previous.offsetNs);
+      return {
+        state: step.estimate,
+        note: {
+          key: "delayed",
+          level: "debug",
+          message: (master) => `master ${master}: sample ${below} ns below the estimate, taken as network delay`,
+        },
+      };
+    },
   };
 }

@@ -17,7 +17,10 @@
 // All arithmetic is 64-bit integer arithmetic in bigint; offsets are u64 (a negative offset
 // wraps), and division truncates toward zero as C's does (BigInt `/` does). Never a float.
 
+import { formatClockId } from "../../ptp/clock-identity.ts";
 import { NS_PER_MS, NS_PER_SECOND, subU64, toI64, toU64 } from "../../time/ns.ts";
+import type { FilterNote } from "./master-seam.ts";
+import type { RestartPhase, SequenceFilter } from "./sequence-seam.ts";
 
 export interface SmoothingRules {
   /** A sequence younger than or exactly this old is in its first period ("first second"). */
@@ -47,12 +50,6 @@ export interface SmoothingSequence {
   /** The smoothed offset, master time − local time, u64. */
   readonly smoothedNs: bigint;
 }
-
-/**
- * Where a requested restart stands: "drop-next" until the next sample (which is dropped), then
- * "start-next" until the one after (which starts the new sequence), then "none".
- */
-export type RestartPhase = "none" | "drop-next" | "start-next";
 
 export interface SmoothingState {
   /** null before the first sample, and during a restart until the sample that starts one. */
@@ -151,5 +148,47 @@ export function smoothOffset(
       restart: "none",
     },
     outcome,
+  };
+}
+
+/** The note worth logging about a sample, if any. */
+function smoothingNote(
+  step: { outcome: SmoothingOutcome },
+  previous: SmoothingState,
+  sample: SmoothingSample,
+  rules: SmoothingRules,
+): FilterNote | null {
+  switch (step.outcome) {
+    case "GRANDMASTER_CHANGED":
+      return {
+        key: "grandmaster",
+        level: "info",
+        message: (ip) => `grandmaster of ${ip} changed to ${formatClockId(sample.grandmasterIdentity!)}: new smoothing sequence`,
+      };
+    case "DROPPED_FOR_RESTART":
+      return { key: "restart", level: "debug", message: (ip) => `smoothing restart: dropped a sample of ${ip}` };
+    case "FALL_CLAMPED": {
+      const below = -toI64(subU64(sample.offsetNs, previous.sequence!.smoothedNs));
+      return {
+        key: "fall-clamped",
+        level: "debug",
+        message: (ip) => `${ip}: sample ${below} ns below the smoothed offset, counted as ${rules.maxFallNs} ns`,
+      };
+    }
+    default:
+      return null;
+  }
+}
+
+/** The original's smoothing (spec section 6), bit for bit, behind the sequence seam. */
+export function classicSequenceFilter(rules: SmoothingRules = DEFAULT_SMOOTHING_RULES): SequenceFilter<SmoothingState> {
+  return {
+    name: "classic",
+    idle: SMOOTHING_IDLE,
+    sample(previous, sample) {
+      const step = smoothOffset(previous, sample, rules);
+      return { state: step.state, startedSequence: startsSequence(step.outcome), note: smoothingNote(step, previous, sample, rules) };
+    },
+    offsetOf: (state) => state.sequence?.smoothedNs ?? null,
   };
 }

@@ -1,4 +1,4 @@
-// The tracking filter (tracking.ts: the master as offset + rate, from the lower envelope of
+// The tracking filter (tracking.ts: the master as offset + rate, fitted to the upper hull of
 // its samples) behind both seams: master-seam.ts for interfaces 5, 6 and sequence-seam.ts for
 // 8-10. The sequence rules stay those of every filter: a new grandmaster or a requested restart
 // starts a sequence (a new mastership start time) and a fresh estimator; a new timeline of the
@@ -7,13 +7,13 @@
 import { formatClockId } from "../../ptp/clock-identity.ts";
 import type { FilterNote, MasterEstimate, MasterFilter } from "./master-seam.ts";
 import { DEFAULT_TRACKING_RULES, TRACKING_IDLE, trackOffset, type TrackingRules, type TrackingState, type TrackingStep } from "./tracking.ts";
-import type { SequenceFilter, SequenceFilterState, SequenceSample } from "./sequence-seam.ts";
-import type { OffsetSample } from "../syfu.ts";
+import type { SequenceFilter, SequenceFilterState } from "./sequence-seam.ts";
 
 /** What is worth a log line among the estimator's outcomes: the restarts of its timeline. */
 const TIMELINE_NOTES: Partial<Record<TrackingStep["outcome"], string>> = {
   STEPPED_UP: "its time stepped up by more than 1 ms: a new timeline",
-  STEPPED_DOWN: "its time stepped down by more than 1 ms, and stayed there: a new timeline",
+  STEPPED_DOWN: "its time stepped down by more than 1 ms, after a change of its Announce or a restart of its Syncs: a new timeline",
+  FOLLOWED_DOWN: "its samples stayed more than 1 ms low for a minute (a step down, or a queue that long): followed, slewed; a new timeline",
   LOCAL_CLOCK_STEPPED: "the local clock went back: a new timeline",
   RESTARTED_AFTER_GAP: "heard again after a silence: offset estimate restarted",
   REMEASURED_AFTER_GAP: "heard again after a silence: offset measured again, rate kept",
@@ -31,10 +31,10 @@ interface TrackingMasterEstimate extends MasterEstimate {
   readonly tracking: TrackingState;
 }
 
-export function trackingMasterFilter(rules: TrackingRules = DEFAULT_TRACKING_RULES): MasterFilter {
+export function trackingMasterFilter(rules: TrackingRules = DEFAULT_TRACKING_RULES): MasterFilter<TrackingMasterEstimate> {
   return {
     name: "tracking",
-    begin(samples: readonly OffsetSample[]): MasterEstimate | null {
+    begin(samples) {
       // The new master's recent samples, oldest first: mastership starts at the oldest used.
       let tracking = TRACKING_IDLE;
       let estimate: TrackingStep["estimate"] = null;
@@ -45,17 +45,15 @@ export function trackingMasterFilter(rules: TrackingRules = DEFAULT_TRACKING_RUL
       }
       const oldest = samples[0];
       if (estimate === null || oldest === undefined) return null;
-      const begun: TrackingMasterEstimate = { ...estimate, masterStartTimeNs: oldest.localTimeNs, tracking };
-      return begun;
+      return { ...estimate, masterStartTimeNs: oldest.localTimeNs, tracking };
     },
-    next(previous: MasterEstimate, sample: OffsetSample) {
-      const state = previous as TrackingMasterEstimate;
+    next(state, sample) {
       const step = trackOffset(state.tracking, sample, rules);
       const estimate: TrackingMasterEstimate =
         step.estimate === null
           ? { ...state, tracking: step.state }
           : { ...step.estimate, masterStartTimeNs: state.masterStartTimeNs, tracking: step.state };
-      return { estimate, note: timelineNote(step) };
+      return { state: estimate, note: timelineNote(step) };
     },
   };
 }
@@ -70,12 +68,11 @@ interface TrackingSequenceState extends SequenceFilterState {
 
 const TRACKING_SEQUENCE_IDLE: TrackingSequenceState = { sequence: null, restart: "none", tracking: TRACKING_IDLE, offsetNs: null };
 
-export function trackingSequenceFilter(rules: TrackingRules = DEFAULT_TRACKING_RULES): SequenceFilter {
+export function trackingSequenceFilter(rules: TrackingRules = DEFAULT_TRACKING_RULES): SequenceFilter<TrackingSequenceState> {
   return {
     name: "tracking",
     idle: TRACKING_SEQUENCE_IDLE,
-    sample(filterState: SequenceFilterState, sample: SequenceSample) {
-      const state = filterState as TrackingSequenceState;
+    sample(state, sample) {
       if (state.restart === "drop-next") {
         const dropped: TrackingSequenceState = { ...TRACKING_SEQUENCE_IDLE, restart: "start-next" };
         return {
@@ -111,6 +108,6 @@ export function trackingSequenceFilter(rules: TrackingRules = DEFAULT_TRACKING_R
       }
       return { state: next, startedSequence: starts, note };
     },
-    offsetOf: (state: SequenceFilterState) => (state as TrackingSequenceState).offsetNs,
+    offsetOf: (state) => state.offsetNs,
   };
 }

@@ -5,18 +5,22 @@
 // with division truncating toward zero.
 
 import { describe, expect, test } from "bun:test";
-import { adoptGrandmaster, classicSequenceFilter, requestRestart as requestFilterRestart } from "../../../src/clock/offset/sequence-seam.ts";
 import {
   SMOOTHING_IDLE,
+  classicSequenceFilter,
   smoothOffset,
   startsSequence,
   type SmoothingOutcome,
   type SmoothingState,
 } from "../../../src/clock/offset/classic-sequence.ts";
+import { idleTrack } from "../../../src/clock/offset/sequence-seam.ts";
 import { MS, S } from "../helpers.ts";
 
-/** A restart as the classic filter asks for it (whatever the state before). */
-const requestRestart = (_state: SmoothingState): SmoothingState => requestFilterRestart(classicSequenceFilter()) as SmoothingState;
+/**
+ * The state smoothOffset is given after a restart was asked for (the seam's `restarted()` makes
+ * it: the filter's idle state with the restart phase "drop-next", whatever came before).
+ */
+const requestRestart = (_state: SmoothingState): SmoothingState => ({ ...SMOOTHING_IDLE, restart: "drop-next" });
 
 const T0 = 5_000n * S;
 const O = 7n * S; // a base offset
@@ -175,11 +179,28 @@ describe("new sequences", () => {
     ]);
     expect(rows.map((r) => r.outcome)).toEqual(["STARTED", "ROSE_TAKEN", "ROSE_TAKEN", "ROSE_TAKEN", "GRANDMASTER_CHANGED"]);
     expect(state.sequence?.grandmasterIdentity).toBe(GM_B);
-    // adoptGrandmaster: only a sequence without one adopts.
-    const unknown = script([[T0, O, null]]).state;
-    expect(adoptGrandmaster(unknown, GM_A).sequence?.grandmasterIdentity).toBe(GM_A);
-    expect(adoptGrandmaster(state, GM_A)).toBe(state);
-    expect(adoptGrandmaster(SMOOTHING_IDLE, GM_A)).toBe(SMOOTHING_IDLE);
+    // adoptGrandmaster (the seam's): only a sequence without one adopts.
+    const idle = idleTrack(classicSequenceFilter());
+    const unknown = idle.sample({ localTimeNs: T0, offsetNs: O, grandmasterIdentity: null }).state;
+    expect(unknown.adoptGrandmaster(GM_A).sequence?.grandmasterIdentity).toBe(GM_A);
+    const known = unknown.adoptGrandmaster(GM_A);
+    expect(known.adoptGrandmaster(GM_B)).toBe(known);
+    expect(idle.adoptGrandmaster(GM_A)).toBe(idle);
+  });
+
+  test("the seam's restart: the next sample is dropped, the one after starts a sequence, whatever came before", () => {
+    let track = idleTrack(classicSequenceFilter());
+    track = track.sample({ localTimeNs: T0, offsetNs: O, grandmasterIdentity: GM_A }).state;
+    track = track.restarted();
+    expect(track.restart).toBe("drop-next");
+    expect(track.sequence).toBeNull();
+    const dropped = track.sample({ localTimeNs: T0 + S, offsetNs: O + 5n, grandmasterIdentity: GM_A });
+    expect(dropped.startedSequence).toBe(false);
+    expect(dropped.state.offsetNs).toBeNull();
+    const started = dropped.state.sample({ localTimeNs: T0 + 2n * S, offsetNs: O + 7n, grandmasterIdentity: GM_A });
+    expect(started.startedSequence).toBe(true);
+    expect(started.state.offsetNs).toBe(O + 7n);
+    expect(started.state.sequence?.startNs).toBe(T0 + 2n * S);
   });
 
   test("a requested restart drops one sample and starts a new sequence with the next", () => {

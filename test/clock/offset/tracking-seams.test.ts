@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import type { PublishedMaster } from "../../../src/clock/effects.ts";
 import { FollowScenario, MS, S, Scenario, SimMaster, type PublishEffect } from "../helpers.ts";
-import { prng } from "../helpers.ts";
+import { createPrng } from "../../support/prng.ts";
 
 const T0 = 1_000n * S;
 const IP = "10.0.0.5";
@@ -22,7 +22,7 @@ function published(effects: { kind: string }[]): PublishedMaster[] {
 
 /** 8 Hz Sync/Follow_Up for `seconds`, each Sync late by 100 µs plus exponential jitter (mean `jitterUs`). */
 function run(sc: Scenario, m: SimMaster, seconds: number, ppm: number, jitterUs: number, seed = 1) {
-  const random = prng(seed);
+  const random = createPrng(seed).float;
   const out: PublishedMaster[] = [];
   for (let i = 0; i < seconds * 8; i++) {
     sc.advance(125n * MS);
@@ -117,4 +117,49 @@ describe("interface 5, tracking", () => {
       expect(Math.abs(errorUs(p, 30) + 100)).toBeLessThan(60); // within 60 µs of the path minimum
     }
   });
+});
+
+describe("timeline evidence reaches the filter through the record", () => {
+  /** A followed master on a quiet path whose time steps down by 20 ms after 200 s; `announceChange` changes its Announce then. */
+  function stepDown(announceChange: boolean, interfaceVersion: 5 | 10) {
+    const sc =
+      interfaceVersion === 10
+        ? new FollowScenario({ interfaceVersion: 10, offsetFilter: "tracking" }, T0)
+        : new Scenario({ interfaceVersion: 5, offsetFilter: "tracking" }, T0);
+    const m = new SimMaster(IP, 0xaaaa_aaff_feaa_aaaan, BASE, { grandmasterIdentity: GM });
+    if (sc instanceof FollowScenario) {
+      sc.follow(IP);
+      sc.playBegin();
+    } else sc.peers(IP);
+    m.announce(sc);
+    m.announce(sc);
+    const out: PublishedMaster[] = [];
+    for (let i = 0; i < 240 * 8; i++) {
+      sc.advance(125n * MS);
+      const stepped = i >= 200 * 8;
+      m.offsetNs = BASE - (stepped ? 20n * MS : 0n);
+      if (i % 4 === 0) {
+        if (stepped && announceChange) m.announceOptions = { grandmasterIdentity: GM, stepsRemoved: 1 };
+        m.announce(sc);
+      }
+      out.push(...published(m.round(sc, 100_000n)));
+    }
+    const at = (s: number) => out.findLast((p) => p.localTimeNs <= T0 + BigInt(s * 1e9))!;
+    return { sc, at };
+  }
+
+  for (const version of [10, 5] as const) {
+    test(`interface ${version}: with an Announce that changed (stepsRemoved), a step down is followed within a second`, () => {
+      const { at, sc } = stepDown(true, version);
+      const err = (s: number) => Number(BigInt.asIntN(64, at(s).offsetNs - (BASE - 20n * MS)));
+      expect(Math.abs(err(202))).toBeLessThan(200_000);
+      expect(sc.state.records.get(IP)!.timelineEpoch).toBe(1);
+    });
+    test(`interface ${version}: with the same Announce, it is held (a queue looks the same)`, () => {
+      const { at } = stepDown(false, version);
+      // 40 s after the step, the estimate still stands where it was (20 ms above the new time).
+      const err = Number(BigInt.asIntN(64, at(240).offsetNs - (BASE - 20n * MS)));
+      expect(err).toBeGreaterThan(19 * 1_000_000);
+    });
+  }
 });
