@@ -1,6 +1,7 @@
 // Accuracy against a real PTP master: how far what dist/nqptp publishes is from the true offset.
 //
 //   bun bench/accuracy.ts [seconds = 60] [--versions 5,10] [--loads idle,loaded] [--binary dist/nqptp] [--label after]
+//                         [--interfaces ptp0,flood0]
 //
 // Needs root, `ip netns` and linuxptp's ptp4l. For each interface version and load it builds the
 // lab of test/net/netns-lab.ts (ptp4l master in one network namespace: software timestamping,
@@ -21,6 +22,8 @@
 //     the daemon; the traffic is what a busy LAN with many PTP clocks looks like.
 //
 // --binary compares another build (e.g. one made from the commit before kernel timestamps).
+// --interfaces runs the daemon with --interface for each (the lab's links: ptp0 to the master,
+// flood0 to the flood): PTP then comes through sockets bound to those interfaces.
 
 import { readClockPair } from "../src/net/kernel-stamps.ts";
 import { encodeAnnounce, encodeFollowUp, encodeSync } from "../src/ptp/encode.ts";
@@ -97,7 +100,14 @@ interface RunResult {
 }
 
 function parseArgs(argv: string[]) {
-  const options = { seconds: 60, versions: [5, 10], loads: ["idle", "loaded"] as ("idle" | "loaded")[], binary: "", label: "" };
+  const options = {
+    seconds: 60,
+    versions: [5, 10],
+    loads: ["idle", "loaded"] as ("idle" | "loaded")[],
+    binary: "",
+    label: "",
+    interfaces: [] as string[],
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => argv[++i] ?? "";
@@ -105,20 +115,34 @@ function parseArgs(argv: string[]) {
     else if (a === "--loads") options.loads = value().split(",") as ("idle" | "loaded")[];
     else if (a === "--binary") options.binary = value();
     else if (a === "--label") options.label = value();
+    else if (a === "--interfaces") options.interfaces = value().split(",");
     else if (/^[0-9]+$/.test(a)) options.seconds = Number(a);
     else throw new Error(`unknown argument ${a}`);
   }
   return options;
 }
 
-async function runOnce(ptp4l: string, binary: string, reader: string, version: number, load: "idle" | "loaded", seconds: number): Promise<RunResult> {
+async function runOnce(
+  ptp4l: string,
+  binary: string,
+  reader: string,
+  version: number,
+  load: "idle" | "loaded",
+  seconds: number,
+  interfaces: string[],
+): Promise<RunResult> {
   const lab = PtpLab.create({ floodSenders: load === "loaded" ? FLOOD_SENDERS : 0 });
   const hogs: ReturnType<typeof Bun.spawn>[] = [];
   const trueOffset = new TrueOffset(version === 5 ? "realtime" : "monotonic-raw", readClockPair);
   try {
     await lab.startPtp4l(ptp4l);
     const shmName = `/nqptp-accuracy-${process.pid}-${version}-${load}`;
-    const daemon = await lab.startDaemon(binary, [`--interface-version=${version}`, `--shm-name=${shmName}`, "-v"]);
+    const daemon = await lab.startDaemon(binary, [
+      `--interface-version=${version}`,
+      `--shm-name=${shmName}`,
+      "-v",
+      ...interfaces.flatMap((name) => ["--interface", name]),
+    ]);
     if (load === "loaded") {
       for (let i = 0; i < 2; i++) hogs.push(Bun.spawn(["yes"], { stdout: "ignore", stderr: "ignore" }));
       lab.spawn(lab.floodNs!, [
@@ -165,7 +189,7 @@ async function main(argv: string[]) {
   const label = options.label || (options.binary ? options.binary : "dist/nqptp");
   for (const version of options.versions) {
     for (const load of options.loads) {
-      const r = await runOnce(ptp4l.path, binary, reader, version, load, options.seconds);
+      const r = await runOnce(ptp4l.path, binary, reader, version, load, options.seconds, options.interfaces);
       const s = r.steady;
       const f = (x: number) => x.toFixed(1);
       console.log(

@@ -280,6 +280,7 @@ async function shellMain(seconds: number, floodRate: number) {
       eventPort: ports.event,
       generalPort: ports.general,
       ptpAddresses: ["127.0.0.1"],
+      interfaces: [],
       allowRemoteControl: false,
       offsetFilter: DEFAULTS.offsetFilter,
       maxClients: DEFAULTS.maxClients,

@@ -12,6 +12,7 @@ import type { ArgDef, ArgsDef } from "citty";
 import { INTERFACE_VERSIONS, isInterfaceVersion, type InterfaceVersion } from "../rules/interface-version.ts";
 import { parseAddress } from "../rules/ip-address.ts";
 import { SHM_NAME_RULE, checkShmName } from "../rules/shm-name.ts";
+import { IFNAMSIZ } from "../sys/linux.ts";
 
 /** What every command prints on stderr for a bad command line, before exiting EXIT.usage (src/cli/exit-status.ts). */
 export function usageError(command: string, message: string): string {
@@ -82,6 +83,24 @@ export const parseShmNameOption: Validator<string> = (text) => {
   return reason === null ? accept(text) : refuse(`${reason}; a name is ${SHM_NAME_RULE}`);
 };
 
+/**
+ * A network interface name, refused where the kernel refuses it: dev_valid_name() in
+ * net/core/dev.c (1 to IFNAMSIZ - 1 = 15 bytes, not "." or "..", no "/", ":" or white space,
+ * where the kernel's isspace() also counts byte 0xA0), "%" (the kernel reads a name with one as
+ * a pattern such as "eth%d", so no interface is named so), and "all" and "default" (the
+ * names of the per-interface sysctl directories: the kernel refuses them as interface names).
+ */
+export const parseInterfaceName: Validator<string> = (text) => {
+  const bytes = new TextEncoder().encode(text);
+  if (bytes.length >= IFNAMSIZ) return refuse(`is ${bytes.length} bytes long; an interface name is at most ${IFNAMSIZ - 1}`);
+  if (text === "." || text === ".." || text === "all" || text === "default") return refuse("cannot be an interface name");
+  const bad = [...text].find((c) => c === "/" || c === ":" || c === "%" || /^[\t\n\v\f\r \0]$/.test(c));
+  if (bad !== undefined) return refuse(`holds ${JSON.stringify(bad)}, which an interface name cannot hold`);
+  // U+00A0 is C2 A0 in UTF-8, and any character whose UTF-8 has an A0 byte (à, Ā...) holds it too.
+  if (bytes.includes(0xa0)) return refuse("holds byte 0xA0 (which the kernel counts as white space), so it cannot be an interface name");
+  return accept(text);
+};
+
 /** Exactly one of `choices`. */
 export function oneOf<const T extends string>(choices: readonly T[]): Validator<T> {
   return (text) => ((choices as readonly string[]).includes(text) ? accept(text as T) : refuse(`is not one of ${choices.join(", ")}`));
@@ -92,7 +111,7 @@ export function oneOf<const T extends string>(choices: readonly T[]): Validator<
 
 /** What was given on a command line, checked against its ArgsDef. */
 export interface CommandLine {
-  /** The raw value of a value option, or undefined when it was not given. */
+  /** The raw value of a value option (the first, for a repeatable one), or undefined when it was not given. */
   value(name: string): string | undefined;
   /** Whether a flag (a boolean option) was given. */
   flag(name: string): boolean;
@@ -103,6 +122,11 @@ export interface CommandLine {
    * and also when it was refused: then `error` says why (the first refusal is kept).
    */
   take<T, F = T>(name: string, validate: Validator<T>, fallback: F): T | F;
+  /**
+   * Every value of a repeatable option through `validate`, in the order given, each once
+   * (empty when it was not given); a refusal sets `error` as `take` does.
+   */
+  takeEach<T>(name: string, validate: Validator<T>): T[];
   /** The first refusal of a `take`, as `--name: "value" reason`; null while all were accepted. */
   readonly error: string | null;
 }
@@ -118,8 +142,11 @@ function aliasesOf(def: ArgDef): string[] {
   return alias === undefined ? [] : Array.isArray(alias) ? alias : [alias];
 }
 
-/** `--name value`, `--name=value`, `--flag`, `-f`, `-ff` (flags only); anything else is refused. */
-export function parseCommandLine(rawArgs: readonly string[], defs: ArgsDef): CommandLineResult {
+/**
+ * `--name value`, `--name=value`, `--flag`, `-f`, `-ff` (flags only); anything else is refused.
+ * The value options named in `repeatable` may be given more than once (`-i eth0 -i wlan0`).
+ */
+export function parseCommandLine(rawArgs: readonly string[], defs: ArgsDef, repeatable: readonly string[] = []): CommandLineResult {
   const long = new Map<string, string>();
   const short = new Map<string, string>();
   for (const [name, def] of Object.entries(defs)) {
@@ -129,7 +156,7 @@ export function parseCommandLine(rawArgs: readonly string[], defs: ArgsDef): Com
   }
   const lookup = (spelled: string) => long.get(spelled) ?? short.get(spelled);
 
-  const values = new Map<string, string>();
+  const values = new Map<string, string[]>();
   const counts = new Map<string, number>();
   const countFlag = (name: string) => counts.set(name, (counts.get(name) ?? 0) + 1);
   const fail = (reason: string): CommandLineResult => ({ ok: false, reason });
@@ -168,26 +195,43 @@ export function parseCommandLine(rawArgs: readonly string[], defs: ArgsDef): Com
       }
     }
     if (value === undefined || value === "") return fail(`option ${spelled} needs a value`);
-    if (values.has(name)) return fail(`option --${name} is given twice`);
-    values.set(name, value);
+    const given = values.get(name);
+    if (given !== undefined && !repeatable.includes(name)) return fail(`option --${name} is given twice`);
+    values.set(name, [...(given ?? []), value]);
   }
 
+  return { ok: true, line: commandLine(values, counts) };
+}
+
+/** The accessors over what parseCommandLine read: raw values (in order) and flag counts. */
+function commandLine(values: ReadonlyMap<string, string[]>, counts: ReadonlyMap<string, number>): CommandLine {
   let error: string | null = null;
-  const line: CommandLine = {
-    value: (name) => values.get(name),
+  return {
+    value: (name) => values.get(name)?.[0],
     flag: (name) => (counts.get(name) ?? 0) > 0,
     count: (name) => counts.get(name) ?? 0,
     take<T, F>(name: string, validate: Validator<T>, fallback: F): T | F {
-      const text = values.get(name);
+      const text = values.get(name)?.[0];
       if (text === undefined) return fallback;
       const parsed = validate(text);
       if (parsed.ok) return parsed.value;
       error ??= `--${name}: ${JSON.stringify(text)} ${parsed.reason}`;
       return fallback;
     },
+    takeEach<T>(name: string, validate: Validator<T>): T[] {
+      const out: T[] = [];
+      for (const text of values.get(name) ?? []) {
+        const parsed = validate(text);
+        if (!parsed.ok) {
+          error ??= `--${name}: ${JSON.stringify(text)} ${parsed.reason}`;
+          return [];
+        }
+        if (!out.includes(parsed.value)) out.push(parsed.value);
+      }
+      return out;
+    },
     get error() {
       return error;
     },
   };
-  return { ok: true, line };
 }

@@ -3,7 +3,16 @@
 // process.argv, stdout or the network. What the options mean is src/daemon/options.ts.
 
 import { defineCommand, renderUsage, type ArgsDef } from "citty";
-import { integerIn, oneOf, parseCommandLine, parseInterfaceVersion, parseIpAddressList, parsePort, parseShmNameOption } from "./args.ts";
+import {
+  integerIn,
+  oneOf,
+  parseCommandLine,
+  parseInterfaceName,
+  parseInterfaceVersion,
+  parseIpAddressList,
+  parsePort,
+  parseShmNameOption,
+} from "./args.ts";
 import { INTERFACE_VERSIONS, traitsOf, type InterfaceVersion } from "../rules/interface-version.ts";
 import { DEFAULTS, MAX_CLIENTS_LIMIT, OFFSET_FILTERS, type DaemonOptions } from "../daemon/options.ts";
 import { VERSION } from "./version.ts";
@@ -39,6 +48,13 @@ const args = {
     type: "string",
     valueHint: "addr[,addr]",
     description: "Listen for PTP on these addresses only (default: all addresses, IPv4 and IPv6)",
+  },
+  interface: {
+    type: "string",
+    alias: ["i"],
+    valueHint: "name",
+    description:
+      "PTP on this network interface only, repeatable (-i eth0 -i wlan0); waited for until it exists; not with --ptp-address (default: every interface)",
   },
   "offset-filter": {
     type: "string",
@@ -76,11 +92,14 @@ export type CliPlan =
   | { kind: "help" }
   | { kind: "error"; message: string };
 
+/** Options that may be given more than once. */
+const REPEATABLE = ["interface"] as const;
+
 const parseOffsetFilter = oneOf(OFFSET_FILTERS);
 const parseMaxClients = integerIn(1, MAX_CLIENTS_LIMIT);
 
 export function planFromArgs(rawArgs: readonly string[]): CliPlan {
-  const parsed = parseCommandLine(rawArgs, args);
+  const parsed = parseCommandLine(rawArgs, args, REPEATABLE);
   if (!parsed.ok) return { kind: "error", message: parsed.reason };
   const line = parsed.line;
   if (line.flag("help")) return { kind: "help" };
@@ -97,6 +116,7 @@ export function planFromArgs(rawArgs: readonly string[]): CliPlan {
     eventPort: line.take("event-port", parsePort, DEFAULTS.eventPort),
     generalPort: line.take("general-port", parsePort, DEFAULTS.generalPort),
     ptpAddresses: line.take("ptp-address", parseIpAddressList, [...DEFAULTS.ptpAddresses]),
+    interfaces: line.takeEach("interface", parseInterfaceName),
     allowRemoteControl: line.flag("allow-remote-control"),
     offsetFilter: line.take("offset-filter", parseOffsetFilter, DEFAULTS.offsetFilter),
     maxClients: line.take("max-clients", parseMaxClients, DEFAULTS.maxClients),
@@ -105,6 +125,14 @@ export function planFromArgs(rawArgs: readonly string[]): CliPlan {
   if (line.error) return { kind: "error", message: line.error };
   if (options.eventPort === options.generalPort) {
     return { kind: "error", message: "--event-port and --general-port must differ" };
+  }
+  if (options.interfaces.length > 0 && options.ptpAddresses.length > 0) {
+    return {
+      kind: "error",
+      message:
+        "--interface and --ptp-address cannot be combined: --interface hears PTP on every address of the named interfaces, " +
+        "whichever addresses they have now or get later; give one or the other",
+    };
   }
   return { kind: "run", options };
 }

@@ -126,7 +126,8 @@ async function runDaemon(options: DaemonOptions, seams: ProgramSeams): Promise<v
     seams.exit(EXIT.software);
   });
 
-  notifier.ready(`serving interface ${options.interfaceVersion} at ${options.shmName}; no master yet`);
+  const heard = daemon.ptpInterfaces();
+  notifier.ready(`serving interface ${options.interfaceVersion} at ${options.shmName}; no master yet${heard === null ? "" : `; PTP on ${heard}`}`);
   const watchdogMs = notifier.startWatchdog();
   if (watchdogMs !== null) log.debug(`petting the systemd watchdog every ${watchdogMs} ms`);
 }

@@ -3,7 +3,7 @@
 
 import { resolve } from "node:path";
 import { defineCommand, renderUsage, type ArgsDef, type BooleanArgDef, type StringArgDef } from "citty";
-import { parseCommandLine, parseInterfaceVersion, type CommandLine } from "../cli/args.ts";
+import { parseCommandLine, parseInterfaceName, parseInterfaceVersion, type CommandLine } from "../cli/args.ts";
 import { DEFAULT_INTERFACE_VERSION, INTERFACE_VERSIONS, type InterfaceVersion } from "../rules/interface-version.ts";
 
 const rootArg: StringArgDef = {
@@ -18,6 +18,13 @@ const installArgs = {
     type: "string",
     valueHint: INTERFACE_VERSIONS.join("|"),
     description: `Put --interface-version N on the unit's ExecStart= (default: what \`shairport-sync -V\` asks for, else ${DEFAULT_INTERFACE_VERSION})`,
+  },
+  interface: {
+    type: "string",
+    alias: ["i"],
+    valueHint: "name",
+    description:
+      "Put --interface NAME on the unit's ExecStart= (repeat for more): the daemon hears PTP only on these network interfaces (default: every interface)",
   },
   "shairport-sync": {
     type: "string",
@@ -52,6 +59,8 @@ export interface InstallOptions {
   root: string;
   rootGiven: boolean;
   interfaceVersion: InterfaceVersion | null;
+  /** Network interfaces for the daemon's --interface (empty: every interface). */
+  interfaces: string[];
   shairportSync: string | null;
   force: boolean;
 }
@@ -69,17 +78,19 @@ function rootOption(line: CommandLine): { root: string; rootGiven: boolean } {
 }
 
 export function parseInstallArgs(rawArgs: readonly string[]): ArgsPlan<InstallOptions> {
-  const parsed = parseCommandLine(rawArgs, installArgs);
+  const parsed = parseCommandLine(rawArgs, installArgs, ["interface"]);
   if (!parsed.ok) return { kind: "error", message: parsed.reason };
   const line = parsed.line;
   if (line.flag("help")) return { kind: "help" };
   const interfaceVersion = line.take("interface-version", parseInterfaceVersion, null);
+  const interfaces = line.takeEach("interface", parseInterfaceName);
   if (line.error) return { kind: "error", message: line.error };
   return {
     kind: "run",
     options: {
       ...rootOption(line),
       interfaceVersion,
+      interfaces,
       shairportSync: line.value("shairport-sync") ?? null,
       force: line.flag("force"),
     },

@@ -41,6 +41,7 @@ import {
   planInstall,
   planUninstall,
   type BinaryIdentity,
+  type InstallAction,
   type ShairportProbe,
   type Target,
 } from "./install-plan.ts";
@@ -264,26 +265,8 @@ async function install(options: InstallOptions, out: Io, host: InstallHost): Pro
   const self = host.executable;
   out.out(`nqptp ${VERSION}: installing ${self} into ${options.root}`);
 
-  let probe: ShairportProbe | null = null;
-  if (options.interfaceVersion === null) {
-    probe = probeShairportSync(options.shairportSync);
-    if (options.shairportSync !== null && probe.kind !== "ran") {
-      out.err(`nqptp install: --shairport-sync ${options.shairportSync}: could not run it${probe.kind === "failed" ? ` (${probe.reason})` : ""}`);
-      return EXIT.usage;
-    }
-  }
-  const choice = chooseInterfaceVersion(options.interfaceVersion, probe);
-  if (!choice.ok) {
-    out.err(`nqptp install: ${choice.message}`);
-    return EXIT.unavailable;
-  }
-  out.out(`interface: ${choice.explanation}`);
-
-  const rendered = renderUnit(unitTemplate, { interfaceVersion: choice.version, version: VERSION });
-  if (!rendered.ok) {
-    out.err(`nqptp install: ${rendered.error}`);
-    return EXIT.unavailable;
-  }
+  const rendered = unitToInstall(options, out);
+  if (typeof rendered === "number") return rendered;
 
   const binaryPath = join(options.root, INSTALLED_BINARY);
   const unitPath = join(options.root, INSTALLED_UNIT);
@@ -314,8 +297,44 @@ async function install(options: InstallOptions, out: Io, host: InstallHost): Pro
     return plan.status;
   }
 
+  return carryOutInstall(plan.actions, self, selfSha256, out);
+}
+
+/**
+ * The unit's text, with the interface version chosen (given, or what shairport-sync -V asks
+ * for) and the network interfaces given, having said what was chosen; or the exit status.
+ */
+function unitToInstall(options: InstallOptions, out: Io): { text: string } | number {
+  let probe: ShairportProbe | null = null;
+  if (options.interfaceVersion === null) {
+    probe = probeShairportSync(options.shairportSync);
+    if (options.shairportSync !== null && probe.kind !== "ran") {
+      out.err(`nqptp install: --shairport-sync ${options.shairportSync}: could not run it${probe.kind === "failed" ? ` (${probe.reason})` : ""}`);
+      return EXIT.usage;
+    }
+  }
+  const choice = chooseInterfaceVersion(options.interfaceVersion, probe);
+  if (!choice.ok) {
+    out.err(`nqptp install: ${choice.message}`);
+    return EXIT.unavailable;
+  }
+  out.out(`interface: ${choice.explanation}`);
+  if (options.interfaces.length > 0) {
+    out.out(`network: PTP heard only on ${options.interfaces.join(", ")} (--interface on ExecStart=; each is waited for if it does not exist yet)`);
+  }
+
+  const rendered = renderUnit(unitTemplate, { interfaceVersion: choice.version, interfaces: options.interfaces, version: VERSION });
+  if (!rendered.ok) {
+    out.err(`nqptp install: ${rendered.error}`);
+    return EXIT.unavailable;
+  }
+  return rendered;
+}
+
+/** Does what planInstall decided, in order, saying what each step did; the exit status. */
+async function carryOutInstall(actions: InstallAction[], self: string, selfSha256: string, out: Io): Promise<number> {
   let status: number = EXIT.ok;
-  for (const action of plan.actions) {
+  for (const action of actions) {
     switch (action.kind) {
       case "say":
         out.out(action.text);

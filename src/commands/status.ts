@@ -1,6 +1,7 @@
 // `nqptp status`: what the daemon publishes (read from the shared memory of whatever interface
-// version it serves); for interfaces 8-10 every client region the daemon serves (their names
-// asked over the control port); with --clocks every clock it tracks (asked the same way).
+// version it serves); where it hears PTP when it runs with --interface, and for interfaces 8-10
+// every client region it serves (both asked over the control port); with --clocks every clock
+// it tracks (asked the same way).
 // runStatus takes a StatusIo: where it writes, the clock, how it reads the region and asks the
 // daemon. systemStatusIo(io) gives the real ones.
 
@@ -9,7 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { EXIT } from "../cli/exit-status.ts";
 import { parseCommandLine, parseIpAddress, parsePort, parseSeconds, parseShmNameOption, usageError } from "../cli/args.ts";
 import { formatClockId } from "../ptp/clock-identity.ts";
-import { STATUS_REQUEST } from "../control/status.ts";
+import { STATUS_REQUEST, type PtpInterfaceStatus } from "../control/status.ts";
 import { traitsOf } from "../rules/interface-version.ts";
 import { DEFAULTS } from "../daemon/options.ts";
 import { readRegion, type RegionRecord } from "../shm/read.ts";
@@ -38,7 +39,8 @@ const args = {
 const command = defineCommand({
   meta: {
     name: "nqptp status",
-    description: "Show the master clock nqptp publishes (for interfaces 8-10 in every client region), and optionally every clock it sees",
+    description:
+      "Show the master clock nqptp publishes (for interfaces 8-10 in every client region), where it hears PTP when it runs with --interface, and optionally every clock it sees",
   },
   args,
 });
@@ -59,6 +61,8 @@ export interface StatusView {
   shmName: string;
   interfaceVersion: number;
   localClock: string;
+  /** With --interface, the daemon's named interfaces and their state (absent: every interface, or not known). */
+  ptpInterfaces?: PtpInterfaceStatus[];
   master: MasterView | null;
 }
 
@@ -82,8 +86,22 @@ export function viewOf(shmName: string, record: RegionRecord, nowNs: bigint, sta
   };
 }
 
+/** "eth0, wlan0 (waiting: the kernel does not list it)", for the "PTP on:" line. */
+export function formatPtpInterfaces(interfaces: readonly PtpInterfaceStatus[]): string {
+  return interfaces
+    .map((i) =>
+      i.state === "served"
+        ? i.name
+        : i.state === "waiting"
+          ? `${i.name} (waiting: the kernel does not list it)`
+          : `${i.name} (cannot use it: ${i.problem})`,
+    )
+    .join(", ");
+}
+
 export function formatView(view: StatusView): string {
   const lines = [`nqptp: ${view.shmName}, interface ${view.interfaceVersion} (${view.localClock} clock)`];
+  if (view.ptpInterfaces !== undefined) lines.push(`PTP on:       ${formatPtpInterfaces(view.ptpInterfaces)}`);
   const m = view.master;
   if (!m) {
     lines.push("master clock: none (the region holds zeros: no timing peer is a usable master, or play has not begun)");
@@ -185,7 +203,11 @@ function readConsistent(path: string): Uint8Array {
 }
 
 /** What status uses of the daemon's answer to STATUS (src/control/status.ts). */
-export type DaemonAnswer = { snapshot: { records: ClockRow[]; clients?: ClientRow[] } };
+export type DaemonAnswer = {
+  snapshot: { records: ClockRow[]; clients?: ClientRow[] };
+  /** Absent from daemons before --interface; null without --interface. */
+  ptpInterfaces?: PtpInterfaceStatus[] | null;
+};
 
 /** Sends STATUS to the daemon's control port; the parsed answer, or why there is none. */
 export async function askDaemon(address: string, port: number, timeoutMs = 1000): Promise<DaemonAnswer | { error: string }> {
@@ -298,18 +320,17 @@ async function showOnce(options: StatusOptions, arch: Arch, io: StatusIo): Promi
     return EXIT.notRunning;
   }
   const nowNs = io.now(result.record.layout.localClock);
-  const view = viewOf(options.shmName, result.record, nowNs, options.staleAfterS);
   const namedClients = traitsOf(result.record.version).namedClients;
-  let answer: DaemonAnswer | { error: string } | null = null;
-  // The daemon alone knows its other clients' names; for the clocks it is asked in any case.
-  if (options.clocks || namedClients) answer = await io.askDaemon(options.controlAddress, options.controlPort);
-  const unanswered =
-    answer !== null && "error" in answer ? `no answer from nqptp on ${options.controlAddress}:${options.controlPort}: ${answer.error}` : null;
+  // The daemon alone knows its other clients' names, where it hears PTP, and its clocks.
+  const answer = await io.askDaemon(options.controlAddress, options.controlPort);
+  const unanswered = "error" in answer ? `no answer from nqptp on ${options.controlAddress}:${options.controlPort}: ${answer.error}` : null;
   if (options.clocks && unanswered !== null) {
     io.err(unanswered);
     return EXIT.notRunning;
   }
-  const snapshot = answer !== null && !("error" in answer) ? answer.snapshot : null;
+  const view = viewOf(options.shmName, result.record, nowNs, options.staleAfterS);
+  if (!("error" in answer) && answer.ptpInterfaces) view.ptpInterfaces = answer.ptpInterfaces;
+  const snapshot = "error" in answer ? null : answer.snapshot;
   const clocks = options.clocks && snapshot !== null ? snapshot.records : null;
   const clients = namedClients && snapshot?.clients ? snapshot.clients.map((c) => clientView(c, arch, io, nowNs, options.staleAfterS)) : null;
   if (options.json) {

@@ -51,6 +51,8 @@ export function unitDirectives(text: string): UnitDirective[] {
 export interface RenderOptions {
   /** Added to ExecStart= as `--interface-version N`; absent leaves the command as the template has it. */
   interfaceVersion?: InterfaceVersion;
+  /** Added to ExecStart= as `--interface NAME`, one each, in this order (network interfaces, for PTP). */
+  interfaces?: readonly string[];
   /** The nqptp version that installs the unit, for the marker line. */
   version: string;
 }
@@ -58,8 +60,35 @@ export interface RenderOptions {
 export type RenderResult = { ok: true; text: string } | { ok: false; error: string };
 
 /**
- * The template with our marker as its first line and the interface version on ExecStart=.
- * Every other line is kept byte for byte. An `--interface-version` already on the line is replaced.
+ * One argument of ExecStart=, written so that systemd passes it on unchanged (systemd.service(5),
+ * "Command lines"): as it is when it holds only letters, digits and `_.@+,=-`; otherwise in
+ * double quotes, with `\` and `"` escaped, control characters as `\xNN`, and `$` and `%` doubled
+ * (systemd expands variables and specifiers inside quotes too).
+ */
+export function execArgument(word: string): string {
+  if (/^[A-Za-z0-9_.@+,=-]+$/.test(word)) return word;
+  const escaped = [...word]
+    .map((c) => {
+      if (c === "\\" || c === '"') return `\\${c}`;
+      if (c === "$" || c === "%") return c + c;
+      const code = c.codePointAt(0)!;
+      return code < 0x20 || code === 0x7f ? `\\x${code.toString(16).padStart(2, "0")}` : c;
+    })
+    .join("");
+  return `"${escaped}"`;
+}
+
+/** Words of the template's ExecStart= that our options replace: `--interface-version`, `--interface`/`-i`, with their values. */
+function replacedBy(word: string): "word" | "word and value" | null {
+  if (word === "--interface-version" || word === "--interface" || word === "-i") return "word and value";
+  if (word.startsWith("--interface-version=") || word.startsWith("--interface=")) return "word";
+  return null;
+}
+
+/**
+ * The template with our marker as its first line and the interface version (and network
+ * interfaces) on ExecStart=. Every other line is kept byte for byte. An `--interface-version` or
+ * `--interface` already on the line is replaced.
  */
 export function renderUnit(template: string, options: RenderOptions): RenderResult {
   const lines = template.split("\n");
@@ -75,14 +104,12 @@ export function renderUnit(template: string, options: RenderOptions): RenderResu
   const kept: string[] = [];
   for (let i = 0; i < words.length; i++) {
     const word = words[i]!;
-    if (word === "--interface-version") {
-      i++; // and its value
-      continue;
-    }
-    if (word.startsWith("--interface-version=")) continue;
-    kept.push(word);
+    const replaced = replacedBy(word);
+    if (replaced === "word and value") i++;
+    if (replaced === null) kept.push(word);
   }
   if (options.interfaceVersion !== undefined) kept.push("--interface-version", String(options.interfaceVersion));
+  for (const name of options.interfaces ?? []) kept.push("--interface", execArgument(name));
   lines[exec.line] = `ExecStart=${kept.join(" ")}`;
   // A template that already carries a marker (someone rendered it twice) keeps only the new one.
   const body = lines.filter((line) => !line.startsWith(UNIT_MARKER_PREFIX));

@@ -5,11 +5,22 @@ import type { TrackerSnapshot } from "../clock/tracker.ts";
 
 export const STATUS_REQUEST = "STATUS";
 
+/** A network interface named with --interface, and whether PTP is heard there now. */
+export interface PtpInterfaceStatus {
+  name: string;
+  /** "served": sockets open on it; "waiting": the kernel does not list it; "failed": listed, but its sockets could not be opened. */
+  state: "served" | "waiting" | "failed";
+  /** Why it failed (null otherwise). */
+  problem: string | null;
+}
+
 export interface StatusReport {
   nqptp: string;
   interfaceVersion: number;
   shmName: string;
   uptimeS: number;
+  /** The --interface names and their state; null when PTP is heard on every interface. */
+  ptpInterfaces: PtpInterfaceStatus[] | null;
   snapshot: TrackerSnapshot;
   stats: unknown;
 }

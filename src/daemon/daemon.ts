@@ -18,6 +18,7 @@ import { traitsOf } from "../rules/interface-version.ts";
 import type { Logger } from "./log.ts";
 import { clockIdentityFromHost } from "../net/host.ts";
 import { PtpIngress, type IngressStats } from "../net/ptp-ingress.ts";
+import { describeInterfaces } from "../net/interface-watch.ts";
 import { openPtpSockets, type PtpSockets } from "../net/ptp-sockets.ts";
 import { Publisher, type PublisherStats } from "../shm/publisher.ts";
 import { HOST_ARCH } from "../sys/linux.ts";
@@ -37,6 +38,8 @@ export interface Daemon {
   readonly options: DaemonOptions;
   readonly shmName: string;
   stats(): DaemonStats;
+  /** With --interface, where PTP is heard now ("interface eth0 (waiting for wlan0)"); null without it. */
+  ptpInterfaces(): string | null;
   /** Closes sockets, cancels timers, removes every region. Idempotent. */
   stop(): void;
 }
@@ -53,7 +56,15 @@ const STAMPING: Record<PtpSockets["eventStamping"], string> = {
   worker: "by the kernel",
   ioctl: "by the kernel, per batch",
   callback: "in JavaScript",
+  "reader-clock": "by the reader thread's clock",
 };
+
+/** "all addresses", "10.0.0.2,::1", or (--interface) "interface eth0 (waiting for wlan0)". */
+function ptpWhere(options: DaemonOptions, ptp: PtpSockets): string {
+  const interfaces = ptp.interfaces();
+  if (interfaces !== null) return describeInterfaces(interfaces);
+  return options.ptpAddresses.length ? options.ptpAddresses.join(",") : "all addresses";
+}
 
 export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Promise<Daemon> {
   if (HOST_ARCH === null) {
@@ -122,10 +133,13 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
       eventPort: options.eventPort,
       generalPort: options.generalPort,
       addresses: options.ptpAddresses,
+      interfaces: options.interfaces,
       localClock: traits.localClock,
       readClock: readLocal,
       onDatagram: ingress.onDatagram,
       onError: (role, e) => warnLimited(`socket:${role}`, `PTP ${role} port: ${e.message}`),
+      onNotice: (notice) => (notice.level === "warn" ? log.warn(notice.text) : log.info(notice.text)),
+      onInterfacesChanged: (statuses) => publisher.setPtpInterfaces(describeInterfaces(statuses)),
     });
     control = await ControlServer.open({
       addresses: options.controlAddresses,
@@ -141,6 +155,7 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
           interfaceVersion: options.interfaceVersion,
           shmName: options.shmName,
           uptimeS: Math.round((Date.now() - startedAtMs) / 1000),
+          ptpInterfaces: ptp?.interfaces() ?? null,
           snapshot: runner.snapshot(),
           stats: stats(),
         }),
@@ -155,7 +170,7 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
   log.info(
     `serving shared memory interface ${options.interfaceVersion} at ${options.shmName} (${traits.localClock} clock` +
       `${traits.namedClients ? `, up to ${maxClients} clients` : ""}); ` +
-      `PTP on ${options.ptpAddresses.length ? options.ptpAddresses.join(",") : "all addresses"} ports ` +
+      `PTP on ${ptpWhere(options, ptp)} ports ` +
       `${options.eventPort}/${options.generalPort} (Sync stamped ${STAMPING[ptp.eventStamping]}); ` +
       `control on ${options.controlAddresses.join(",")} port ${options.controlPort}`,
   );
@@ -165,6 +180,10 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps): Pro
     options,
     shmName: options.shmName,
     stats,
+    ptpInterfaces() {
+      const statuses = ptp?.interfaces() ?? null;
+      return statuses === null ? null : describeInterfaces(statuses);
+    },
     stop() {
       if (stopped) return;
       stopped = true;

@@ -21,6 +21,11 @@ export interface DaemonOptions {
   generalPort: number;
   /** Addresses the PTP ports listen on; empty means every address of both families. */
   ptpAddresses: string[];
+  /**
+   * Network interfaces PTP is heard and answered on, by name; empty means every interface.
+   * Not combined with ptpAddresses (the command line refuses both).
+   */
+  interfaces: readonly string[];
   /** Accept timing peer lists from senders that are not on loopback (off by default). */
   allowRemoteControl: boolean;
   offsetFilter: OffsetFilterName;
@@ -42,6 +47,8 @@ export const DEFAULTS = Object.freeze({
   generalPort: 320,
   /** Empty: every address. */
   ptpAddresses: Object.freeze([] as string[]),
+  /** Empty: every interface. */
+  interfaces: Object.freeze([] as string[]),
   allowRemoteControl: false,
   /** For every interface version: better than classic in every case measured (README, bench/accuracy-network.ts). */
   offsetFilter: "tracking" satisfies OffsetFilterName,

@@ -1,7 +1,8 @@
-// The event-port reader, Worker side: blocks in poll() on the event sockets and an eventfd, reads
-// each datagram with recvmsg() and its kernel receive time from the SCM_TIMESTAMPNS control
-// message, converts the time to the local clock at once, and posts the datagrams to the main
-// thread. Nothing the main thread does (GC pauses, a busy CPU, a flood on another port) can
+// The event-port reader, Worker side: blocks in poll() on the event sockets (with --interface,
+// one interface's event and general sockets: each datagram says which socket it came from) and
+// an eventfd, reads each datagram with recvmsg() and its kernel receive time from the
+// SCM_TIMESTAMPNS control message, converts the time to the local clock at once, and posts the
+// datagrams to the main thread. Nothing the main thread does (GC pauses, a busy CPU, a flood on another port) can
 // change a stamp: the kernel took it when the packet arrived. See event-reader.ts for why.
 //
 // This thread runs nothing else: while it sits in poll() its own event loop does not turn, so it
@@ -53,8 +54,9 @@ function receiveBuffers(): ReceiveBuffers {
   return { ...buffers, dataBytes: new Uint8Array(buffers.data.buffer) };
 }
 
-/** Reads one datagram; null when none is waiting. */
-function receiveOne(fd: number, b: ReceiveBuffers, start: EventReaderStart): ReceivedDatagram | null {
+/** Reads one datagram from socket number `socket` (an index into start.fds); null when none is waiting. */
+function receiveOne(socket: number, b: ReceiveBuffers, start: EventReaderStart): ReceivedDatagram | null {
+  const fd = start.fds[socket]!;
   const m = b.msghdr.view;
   // recvmsg writes back how much of the name and control buffers it used: reset both each time.
   m.setUint32(M.nameLength, SOCKET_ABI.sockaddrIn6.size + 4, true);
@@ -68,6 +70,7 @@ function receiveOne(fd: number, b: ReceiveBuffers, start: EventReaderStart): Rec
   const receivedAtNs = stamp !== null ? kernelStampToLocal(stamp, start.localClock) : readClock(start.localClock);
   const sender = decodeSockaddr(b.name.view, m.getUint32(M.nameLength, true)) ?? { address: "", port: 0 };
   return {
+    socket,
     data: b.dataBytes.slice(0, Math.min(length, DATAGRAM_BYTES)),
     port: sender.port,
     address: sender.address,
@@ -111,7 +114,7 @@ export function runEventReader(start: EventReaderStart, post: (message: EventRea
         if ((revents & (POLLIN | POLLERR)) === 0) continue;
         try {
           for (let n = 0; n < BURST; n++) {
-            const datagram = receiveOne(fd, buffers, start);
+            const datagram = receiveOne(i - 1, buffers, start);
             if (datagram === null) break;
             const backlog = Atomics.load(shared, SHARED_SLOTS.posted) + batch.length - Atomics.load(shared, SHARED_SLOTS.handled);
             if (backlog >= start.maxBacklog) dropped++;

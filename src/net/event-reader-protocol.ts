@@ -37,6 +37,8 @@ export const SHARED_SLOTS = {
 export const OWNER = { main: 0, worker: 1, closed: 2 } as const;
 
 export interface ReceivedDatagram {
+  /** Which socket it came from: its index in EventReaderStart.fds. */
+  socket: number;
   data: Uint8Array;
   port: number;
   address: string;

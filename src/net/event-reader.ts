@@ -1,6 +1,6 @@
 // The event-port reader, main-thread side: starts the Worker (src/worker.ts running
-// event-reader-loop.ts), hands it the timestamped sockets, and turns what it posts into
-// datagrams for the daemon. Stopping is synchronous: the eventfd wakes the Worker, which closes
+// event-reader-loop.ts), hands it the timestamped sockets (the event port's; with --interface
+// both ports of one interface), and turns what it posts into datagrams for the daemon. Stopping is synchronous: the eventfd wakes the Worker, which closes
 // the sockets and says so through shared memory, so the port is free when close() returns.
 
 import { createEventFd, signalEventFd, close as closeFd } from "../sys/posix.ts";
@@ -43,6 +43,15 @@ export function workerUrl(moduleUrl: string = import.meta.url): URL {
   return new URL(embedded ? "./worker.ts" : "../worker.ts", moduleUrl);
 }
 
+/** Closes a descriptor that may already be closed. */
+function closeQuietly(fd: number): void {
+  try {
+    closeFd(fd);
+  } catch {
+    // already closed
+  }
+}
+
 /**
  * Starts the reader and resolves once the Worker is reading. Rejects, having closed the sockets,
  * if the Worker cannot be started; the caller then falls back to a Bun socket.
@@ -50,13 +59,6 @@ export function workerUrl(moduleUrl: string = import.meta.url): URL {
 export async function startEventReader(options: EventReaderOptions): Promise<EventReader> {
   const shared = new SharedArrayBuffer(SHARED_SLOTS.count * 4);
   const slots = new Int32Array(shared);
-  const closeQuietly = (fd: number) => {
-    try {
-      closeFd(fd);
-    } catch {
-      // already closed
-    }
-  };
   let wakeFd: number;
   try {
     wakeFd = createEventFd();
@@ -76,10 +78,41 @@ export async function startEventReader(options: EventReaderOptions): Promise<Eve
     throw error;
   }
 
+  const ready = listen(worker, options, slots);
+  const start: EventReaderStart = {
+    kind: "event-reader-start",
+    fds: options.sockets.map((s) => s.fd),
+    wakeFd,
+    localClock: options.localClock,
+    shared,
+    maxBacklog: options.maxBacklog ?? 4096,
+  };
+  worker.postMessage(start);
+  const stop = stopper(worker, options.sockets, slots, wakeFd);
+
+  try {
+    await ready;
+  } catch (error) {
+    stop.close();
+    throw error;
+  }
+  worker.unref();
+  return {
+    get running() {
+      return !stop.closed && Atomics.load(slots, SHARED_SLOTS.owner) === OWNER.worker;
+    },
+    close: stop.close,
+  };
+}
+
+/**
+ * Takes what the Worker posts: resolves at "ready" (rejects if it fails first, or says nothing
+ * within the start timeout); hands datagrams and errors to the options' callbacks after that.
+ */
+function listen(worker: Worker, options: EventReaderOptions, slots: Int32Array): Promise<void> {
   let started = false;
-  let closed = false;
   const startTimeoutMs = options.startTimeoutMs ?? 5000;
-  const ready = new Promise<void>((resolve, reject) => {
+  return new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the event-port reader did not start within ${startTimeoutMs} ms`)), startTimeoutMs);
     worker.onmessage = (event: MessageEvent<EventReaderMessage>) => {
       const message = event.data;
@@ -113,43 +146,29 @@ export async function startEventReader(options: EventReaderOptions): Promise<Eve
       }
     };
   });
+}
 
-  const start: EventReaderStart = {
-    kind: "event-reader-start",
-    fds: options.sockets.map((s) => s.fd),
-    wakeFd,
-    localClock: options.localClock,
-    shared,
-    maxBacklog: options.maxBacklog ?? 4096,
-  };
-  worker.postMessage(start);
-
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    if (Atomics.compareExchange(slots, SHARED_SLOTS.owner, OWNER.main, OWNER.closed) === OWNER.main) {
-      // The Worker never took the sockets (and now never will).
-      for (const socket of options.sockets) closeQuietly(socket.fd);
-    } else if (Atomics.load(slots, SHARED_SLOTS.owner) === OWNER.worker) {
-      // It leaves poll() at once and closes them; wait for that, so the port is free on return.
-      signalEventFd(wakeFd);
-      Atomics.wait(slots, SHARED_SLOTS.owner, OWNER.worker, STOP_WAIT_MS);
-    }
-    worker.terminate();
-    closeQuietly(wakeFd);
-  };
-
-  try {
-    await ready;
-  } catch (error) {
-    close();
-    throw error;
-  }
-  worker.unref();
-  return {
-    get running() {
-      return !closed && Atomics.load(slots, SHARED_SLOTS.owner) === OWNER.worker;
+/**
+ * The synchronous stop: whoever owns the sockets closes them (the Worker, woken through the
+ * eventfd, or this thread if the Worker never took them), then the Worker ends.
+ */
+function stopper(worker: Worker, sockets: readonly TimestampedSocket[], slots: Int32Array, wakeFd: number) {
+  const state = {
+    closed: false,
+    close: () => {
+      if (state.closed) return;
+      state.closed = true;
+      if (Atomics.compareExchange(slots, SHARED_SLOTS.owner, OWNER.main, OWNER.closed) === OWNER.main) {
+        // The Worker never took the sockets (and now never will).
+        for (const socket of sockets) closeQuietly(socket.fd);
+      } else if (Atomics.load(slots, SHARED_SLOTS.owner) === OWNER.worker) {
+        // It leaves poll() at once and closes them; wait for that, so the port is free on return.
+        signalEventFd(wakeFd);
+        Atomics.wait(slots, SHARED_SLOTS.owner, OWNER.worker, STOP_WAIT_MS);
+      }
+      worker.terminate();
+      closeQuietly(wakeFd);
     },
-    close,
   };
+  return state;
 }

@@ -150,3 +150,34 @@ export class PtpGroupMembership {
     this.onProblem(message);
   }
 }
+
+/** Memberships being kept: joined now, and again on a timer (interfaces that came up later). */
+export interface KeptMemberships {
+  /** "fd/interface/group" for each membership held. */
+  readonly joined: ReadonlySet<string>;
+  /** Ends the timer; the memberships go when their sockets close. */
+  stop(): void;
+}
+
+/** Joins `members` to the PTP groups now, then every `everyMs` (0: never again). The timer keeps no process alive. */
+export function keepPtpGroupsJoined(
+  members: GroupMember[],
+  interfaces: (probeFd: number) => NetworkInterface[],
+  onProblem: (message: string) => void,
+  everyMs: number,
+): KeptMemberships {
+  const membership = new PtpGroupMembership(members, interfaces, onProblem);
+  membership.refresh();
+  let timer: ReturnType<typeof setInterval> | null = null;
+  if (everyMs > 0) {
+    timer = setInterval(() => membership.refresh(), everyMs);
+    timer.unref();
+  }
+  return {
+    joined: membership.joined,
+    stop() {
+      if (timer !== null) clearInterval(timer);
+      timer = null;
+    },
+  };
+}

@@ -1,29 +1,33 @@
 // The PTP ports: event (319: Sync) and general (320: Follow_Up, Announce), on every address of
-// both families or on the addresses given. Each datagram is handed on with the time it was
-// received, in the interface's local clock, taken by the kernel.
+// both families, on the addresses given, or (--interface) on the interfaces named. Each datagram
+// is handed on with the time it was received, in the interface's local clock, taken by the kernel.
 //
-// The event port is read by a Worker (poll()/recvmsg() on a libc socket with SO_TIMESTAMPNS: a
-// kernel stamp per Sync), the general port by a Bun socket stamped with ioctl(SIOCGSTAMPNS), with
-// fallbacks said once. Why, with the measurements: bench/README.md, "Why the event port is read by a Worker".
-//
-// Multicast: ptp4l and other IEEE 1588 masters send to 224.0.1.129 / ff0e::181; when bound to
-// the wildcard, every socket joins those groups on every interface (multicast.ts), again every
-// minute for interfaces that came up later.
+// With --interface, interface-bound-sockets.ts does it all (one pair of sockets and one reader
+// per interface, waited for when it is not there). Otherwise openPtpSockets puts the parts
+// together, in this order:
+// - the event port's timestamped sockets and their reader Worker (event-port.ts), which starts
+//   while the general port binds on Bun sockets stamped with ioctl(SIOCGSTAMPNS)
+//   (stamped-bun-port.ts);
+// - if the reader cannot run, the event port on Bun sockets instead;
+// - which stamping that gives each port, and the one warning about it (stamping.ts, pure);
+// - multicast: ptp4l and other IEEE 1588 masters send to 224.0.1.129 / ff0e::181; when bound to
+//   the wildcard, every socket joins those groups on every interface (multicast.ts), again every
+//   minute for interfaces that came up later;
+// - sending from the general port, on a socket of the right family (send-socket.ts, pure).
 
+import type { PtpInterfaceStatus } from "../control/status.ts";
 import type { LocalClock } from "../time/clocks.ts";
-import { startEventReader, type EventReader } from "./event-reader.ts";
-import { LastDatagramStamper } from "./kernel-stamps.ts";
-import { PtpGroupMembership, currentInterfaces, type GroupMember, type NetworkInterface } from "./multicast.ts";
-import {
-  TimestampsUnavailable,
-  bindTimestampedSocket,
-  bindTimestampedWildcard,
-  closeTimestampedSocket,
-  type TimestampedSocket,
-} from "./timestamped-socket.ts";
-import { bindUdp, bindWildcard, type BoundSocket } from "./udp.ts";
+import type { EventReader } from "./event-reader.ts";
+import { abandonEventReaderPort, settleEventReaderPort, startEventReaderPort } from "./event-port.ts";
+import { currentInterfaces, keepPtpGroupsJoined, type GroupMember, type KeptMemberships, type NetworkInterface } from "./multicast.ts";
+import { openInterfaceBoundSockets } from "./interface-bound-sockets.ts";
+import type { ListedInterface, Notice } from "./interface-watch.ts";
+import { bindStampedPort, closeBunSockets } from "./stamped-bun-port.ts";
+import { pickSendSocket } from "./send-socket.ts";
+import { chooseStamping, type EventPortFacts, type EventStamping, type PtpPortRole } from "./stamping.ts";
+import type { BoundSocket } from "./udp.ts";
 
-export type PtpPortRole = "event" | "general";
+export type { PtpPortRole } from "./stamping.ts";
 
 export interface PtpDatagram {
   role: PtpPortRole;
@@ -42,202 +46,126 @@ export interface PtpSocketsOptions {
   generalPort: number;
   /** Empty: every address, IPv4 and IPv6. */
   addresses: string[];
+  /** Hear and answer PTP on these interfaces only (not with `addresses`); empty or absent: every interface. */
+  interfaces?: readonly string[];
   localClock: LocalClock;
   /** The clock for datagrams with no kernel stamp (the fallbacks above). */
   readClock: (clock: LocalClock) => bigint;
   onDatagram: (datagram: PtpDatagram) => void;
   /** Socket errors, and (once) the news that kernel timestamps are not available here. */
   onError: (role: PtpPortRole, error: Error) => void;
-  /** How often to re-join the multicast groups on new interfaces (ms; default 60 s; 0: never). */
+  /** How often to re-join the multicast groups on new interfaces (ms; default 60 s; 0: never). With --interface: at each look instead. */
   multicastRefreshMs?: number;
   /** The event-port reader's Worker script (tests point it elsewhere to exercise the fallback). */
   workerUrl?: URL;
   /** Interface list for multicast, read through any socket `probeFd` (tests substitute). */
-  interfaces?: (probeFd: number) => NetworkInterface[];
+  multicastInterfaces?: (probeFd: number) => NetworkInterface[];
+  /** --interface: how often the kernel's interface list is read (ms; default 2 s; 0: only at start). */
+  interfaceWatchMs?: number;
+  /** --interface: the kernel's interface list (tests substitute). */
+  listInterfaces?: () => ListedInterface[];
+  /** --interface: an interface appeared, went away, cannot be used (log lines). */
+  onNotice?: (notice: Notice) => void;
+  /** --interface: where PTP is heard, whenever that changes. */
+  onInterfacesChanged?: (statuses: PtpInterfaceStatus[]) => void;
 }
 
 export interface PtpSockets {
   /** Sends from the general port (wake-up Announces go 320 → 320). */
   sendGeneral(data: Uint8Array, address: string): boolean;
-  /** How event-port datagrams are stamped: "worker" is design (b) above, "ioctl" and "callback" the fallbacks. */
-  readonly eventStamping: "worker" | "ioctl" | "callback";
-  /** Multicast memberships held, "fd/interface/group" (empty unless bound to the wildcard). */
+  /**
+   * How event-port datagrams are stamped: "worker" is the reader thread (bench/README.md, "Why the
+   * event port is read by a Worker"), "ioctl" and "callback" the fallbacks.
+   */
+  readonly eventStamping: EventStamping;
+  /** Multicast memberships held, "fd/interface/group" (empty when bound to addresses). */
   multicastMemberships(): string[];
+  /** --interface: each named interface and whether PTP is heard there now; null without it. */
+  interfaces(): PtpInterfaceStatus[] | null;
   close(): void;
 }
 
-const ROLE_NAMES: Record<PtpPortRole, string> = { event: "PTP event port", general: "PTP general port" };
+/** Everything open, so that one close() (or a failed start) releases it all. */
+class HeldSockets {
+  readonly bun: BoundSocket[] = [];
+  reader: EventReader | null = null;
+  multicast: KeptMemberships | null = null;
 
-export async function openPtpSockets(options: PtpSocketsOptions): Promise<PtpSockets> {
-  const bunSockets: BoundSocket[] = [];
-  let reader: EventReader | null = null;
-  let refreshTimer: ReturnType<typeof setInterval> | null = null;
+  close(): void {
+    this.multicast?.stop();
+    this.multicast = null;
+    this.reader?.close();
+    this.reader = null;
+    closeBunSockets(this.bun);
+  }
+}
+
+/** Only the first warning is given: one degraded port is the news; its consequences are not. */
+function firstWarningOnly(onError: PtpSocketsOptions["onError"]): (role: PtpPortRole, message: string) => void {
   let warned = false;
-  const warnOnce = (role: PtpPortRole, message: string) => {
+  return (role, message) => {
     if (warned) return;
     warned = true;
-    options.onError(role, new Error(message));
+    onError(role, new Error(message));
   };
-  const closeAll = () => {
-    if (refreshTimer !== null) clearInterval(refreshTimer);
-    refreshTimer = null;
-    reader?.close();
-    reader = null;
-    for (const socket of bunSockets.splice(0)) {
-      try {
-        socket.close();
-      } catch {
-        // already closed
-      }
-    }
-  };
+}
 
-  /** Bun sockets whose datagrams are stamped through ioctl(SIOCGSTAMPNS), or by the clock if refused. */
-  const bindBun = async (role: PtpPortRole, port: number) => {
-    const sockets: BoundSocket[] = [];
-    const refusals: string[] = [];
-    const hostnames = options.addresses.length === 0 ? [null] : options.addresses;
-    for (const hostname of hostnames) {
-      let stamper: LastDatagramStamper | null = null;
-      const request = {
-        port,
-        role: ROLE_NAMES[role],
-        onData: (data: Buffer, senderPort: number, address: string) => {
-          const receivedAtNs = stamper ? stamper.stamp() : options.readClock(options.localClock);
-          const kernelStamp = stamper?.usingKernelStamps ?? false;
-          options.onDatagram({ role, data, port: senderPort, address, receivedAtNs, kernelStamp });
-        },
-        onError: (error: Error) => options.onError(role, error),
-      };
-      const socket = hostname === null ? await bindWildcard(request) : await bindUdp({ ...request, hostname });
-      sockets.push(socket);
-      bunSockets.push(socket);
-      stamper = new LastDatagramStamper(socket.fd, options.localClock, options.readClock, (why) =>
-        warnOnce(role, `kernel receive timestamps stopped working on the ${ROLE_NAMES[role]} (${why}); stamping in JavaScript`),
-      );
-      const refused = stamper.prime();
-      if (refused !== null) refusals.push(refused);
-    }
-    return { sockets, refusal: refusals[0] ?? null };
-  };
-
-  /** The event port on timestamped libc sockets, or why not (nothing left open) if SO_TIMESTAMPNS is refused. */
-  const bindTimestamped = (): { sockets: TimestampedSocket[] } | { unavailable: string } => {
-    const sockets: TimestampedSocket[] = [];
-    try {
-      if (options.addresses.length === 0) sockets.push(bindTimestampedWildcard({ port: options.eventPort, role: ROLE_NAMES.event }));
-      for (const hostname of options.addresses) {
-        sockets.push(bindTimestampedSocket({ hostname, port: options.eventPort, role: ROLE_NAMES.event }));
-      }
-      return { sockets };
-    } catch (error) {
-      for (const socket of sockets) closeTimestampedSocket(socket);
-      if (error instanceof TimestampsUnavailable) return { unavailable: error.message };
-      throw error;
-    }
-  };
-
-  const members: GroupMember[] = [];
-  const join = (sockets: { fd: number; hostname: string }[], isOpen?: () => boolean) => {
-    for (const socket of sockets) members.push({ fd: socket.fd, family: socket.hostname.includes(":") ? 6 : 4, isOpen });
-  };
-  let generalSockets: BoundSocket[];
-  let eventStamping: PtpSockets["eventStamping"] = "worker";
+export async function openPtpSockets(options: PtpSocketsOptions): Promise<PtpSockets> {
+  const interfaces = options.interfaces ?? [];
+  if (interfaces.length > 0) {
+    if (options.addresses.length > 0) throw new Error("PTP sockets: interfaces and addresses cannot be combined");
+    return openInterfaceBoundSockets({ ...options, interfaces });
+  }
+  const held = new HeldSockets();
+  const warnOnce = firstWarningOnly(options.onError);
+  const stamped = { ...options, warnOnce };
   try {
-    const timestamped = bindTimestamped();
-    let unavailable: string | null = "unavailable" in timestamped ? timestamped.unavailable : null;
-    let starting: Promise<EventReader> | null = null;
-    if ("sockets" in timestamped) {
-      // Multicast joins happen below, while the Worker owns the sockets: setsockopt from
-      // another thread is fine, and the descriptors stay open until reader.close().
-      join(timestamped.sockets, () => reader?.running ?? false);
-      starting = startEventReader({
-        sockets: timestamped.sockets,
-        localClock: options.localClock,
-        workerUrl: options.workerUrl,
-        onDatagram: (d) =>
-          options.onDatagram({
-            role: "event",
-            data: Buffer.from(d.data.buffer, d.data.byteOffset, d.data.byteLength),
-            port: d.port,
-            address: d.address,
-            receivedAtNs: d.receivedAtNs,
-            kernelStamp: d.kernelStamp,
-          }),
-        onError: (error) => options.onError("event", error),
-      });
-      // Nothing may be left unhandled if the general port fails while the Worker loads.
-      starting.catch(() => {});
-    }
-    // The general port binds while the Worker loads.
-    let general: Awaited<ReturnType<typeof bindBun>>;
-    try {
-      general = await bindBun("general", options.generalPort);
-    } catch (error) {
-      if (starting)
-        await starting.then(
-          (r) => r.close(),
-          () => {},
-        );
+    const startup = startEventReaderPort(options);
+    const general = await bindStampedPort("general", options.generalPort, stamped).catch(async (error: unknown) => {
+      await abandonEventReaderPort(startup);
       throw error;
+    });
+    held.bun.push(...general.sockets);
+    const outcome = await settleEventReaderPort(startup);
+    const members: GroupMember[] = [];
+    let event: EventPortFacts;
+    if (outcome.kind === "reader") {
+      held.reader = outcome.reader;
+      const reader = outcome.reader;
+      // The joins happen while the Worker owns these sockets: setsockopt from another thread is
+      // fine, and the descriptors stay open until reader.close().
+      members.push(...outcome.sockets.map((s) => member(s, () => reader.running)));
+      event = { kind: "reader" };
+    } else {
+      const fallback = await bindStampedPort("event", options.eventPort, stamped);
+      held.bun.push(...fallback.sockets);
+      members.push(...fallback.sockets.map((s) => member(s)));
+      event = { kind: outcome.kind, reason: outcome.reason, ioctlRefusal: fallback.refusal };
     }
-    generalSockets = general.sockets;
-    join(generalSockets);
-    if (starting) {
-      try {
-        reader = await starting;
-      } catch (error) {
-        // startEventReader closed the sockets; forget their memberships.
-        members.splice(0, members.length - generalSockets.length);
-        unavailable = `the event-port reader did not start: ${(error as Error).message}`;
-      }
+    members.push(...general.sockets.map((s) => member(s)));
+    const stamping = chooseStamping(event, general.refusal);
+    if (stamping.warning !== null) warnOnce(stamping.warning.role, stamping.warning.text);
+    if (options.addresses.length === 0) {
+      const onProblem = (message: string) => options.onError("general", new Error(message));
+      const list = options.multicastInterfaces ?? currentInterfaces;
+      held.multicast = keepPtpGroupsJoined(members, list, onProblem, options.multicastRefreshMs ?? 60_000);
     }
-    if (reader === null) {
-      // Fallback: the event port on Bun sockets, stamped through the ioctl if it works.
-      const events = await bindBun("event", options.eventPort);
-      join(events.sockets);
-      eventStamping = events.refusal === null ? "ioctl" : "callback";
-      warnOnce(
-        "event",
-        `kernel receive timestamps per datagram are not available (${unavailable}); stamping PTP event messages ` +
-          (events.refusal === null
-            ? "with ioctl(SIOCGSTAMPNS) instead, which is late when several arrive together"
-            : `in JavaScript instead (${events.refusal}), which can be milliseconds late under load`) +
-          ": offsets will be less accurate",
-      );
-    } else if (general.refusal !== null) {
-      warnOnce("general", `kernel receive timestamps are not available on the PTP general port (${general.refusal}); stamping there in JavaScript`);
-    }
+    return {
+      sendGeneral(data, address) {
+        const { socket, target } = pickSendSocket(general.sockets, address);
+        return socket.send(data, options.generalPort, target);
+      },
+      eventStamping: stamping.event,
+      multicastMemberships: () => [...(held.multicast?.joined ?? [])],
+      interfaces: () => null,
+      close: () => held.close(),
+    };
   } catch (error) {
-    closeAll();
+    held.close();
     throw error;
   }
+}
 
-  // ---- multicast, for sockets bound to the wildcard ----
-  const membership =
-    options.addresses.length === 0
-      ? new PtpGroupMembership(members, options.interfaces ?? currentInterfaces, (message) => options.onError("general", new Error(message)))
-      : null;
-  if (membership !== null) {
-    membership.refresh();
-    const every = options.multicastRefreshMs ?? 60_000;
-    if (every > 0) {
-      refreshTimer = setInterval(() => membership.refresh(), every);
-      refreshTimer.unref();
-    }
-  }
-
-  return {
-    sendGeneral(data, address) {
-      const ipv4 = !address.includes(":");
-      // A dual-stack socket reaches IPv4 hosts through mapped addresses; pick a socket of the
-      // right family when bound to specific addresses.
-      const socket = generalSockets.find((s) => (s.hostname === "::" ? true : s.hostname.includes(":") !== ipv4)) ?? generalSockets[0]!;
-      const target = ipv4 && socket.hostname === "::" ? `::ffff:${address}` : address;
-      return socket.send(data, options.generalPort, target);
-    },
-    eventStamping,
-    multicastMemberships: () => [...(membership?.joined ?? [])],
-    close: closeAll,
-  };
+function member(socket: { fd: number; hostname: string }, isOpen?: () => boolean): GroupMember {
+  return { fd: socket.fd, family: socket.hostname.includes(":") ? 6 : 4, isOpen };
 }

@@ -6,7 +6,7 @@
 import { NqptpError } from "../errors.ts";
 import { allocateNative } from "../sys/libc.ts";
 import { AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, SO_TIMESTAMPNS, SOL_SOCKET, SOCKET_ABI } from "../sys/linux.ts";
-import { type SysError, bindSocket, close, interfaceIndex, setIntSocketOption, udpSocket } from "../sys/posix.ts";
+import { SysError, bindSocket, bindToDevice, close, interfaceIndex, setIntSocketOption, udpSocket } from "../sys/posix.ts";
 import { addressBytes, encodeSockaddr } from "./timestamps.ts";
 import { describeBindError } from "./udp.ts";
 
@@ -30,15 +30,23 @@ export interface TimestampedBindRequest {
   port: number;
   /** What the port is for, in words, for errors: "PTP event port". */
   role: string;
+  /** Hear (and send) only on this interface: SO_BINDTODEVICE, set before bind(). */
+  device?: string;
+  /** Ask for SO_TIMESTAMPNS (default true); false where the kernel is known to refuse it. */
+  timestamps?: boolean;
 }
 
 /**
- * A non-blocking UDP socket with SO_TIMESTAMPNS, bound to hostname:port. Throws
+ * A non-blocking UDP socket with SO_TIMESTAMPNS (unless `timestamps` is false), bound to hostname:port. Throws
  * TimestampsUnavailable if the option is refused, or the NqptpError a Bun socket's bind failure
  * would give (permission, port in use...). Never sets SO_REUSEADDR: a port another daemon holds
- * must fail to bind, as with Bun's sockets.
+ * must fail to bind, as with Bun's sockets. With a `device`, sockets of ours on other interfaces
+ * share the port (see SO_BINDTODEVICE in src/sys/linux.ts); one without an interface, or on the
+ * same one, still holds it against us.
  */
-export function bindTimestampedSocket(request: TimestampedBindRequest): TimestampedSocket {
+export function bindTimestampedSocket(given: TimestampedBindRequest): TimestampedSocket {
+  // Errors say which interface: "PTP event port on interface wlan0 [::]:319".
+  const request = given.device === undefined ? given : { ...given, role: `${given.role} on interface ${given.device}` };
   const target = addressBytes(request.hostname);
   if (target === null) {
     throw new NqptpError("bind-failed", `cannot listen on ${request.role} ${request.hostname}:${request.port}: not an IP address`);
@@ -46,10 +54,13 @@ export function bindTimestampedSocket(request: TimestampedBindRequest): Timestam
   const fd = openSocket(request, target.family === 4 ? AF_INET : AF_INET6);
   try {
     if (target.family === 6) setIntSocketOption(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0, "IPV6_V6ONLY 0");
-    try {
-      setIntSocketOption(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1, "SO_TIMESTAMPNS 1");
-    } catch (error) {
-      throw new TimestampsUnavailable((error as Error).message, { cause: error });
+    if (request.device !== undefined) bindDevice(fd, request, request.device);
+    if (request.timestamps ?? true) {
+      try {
+        setIntSocketOption(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1, "SO_TIMESTAMPNS 1");
+      } catch (error) {
+        throw new TimestampsUnavailable((error as Error).message, { cause: error });
+      }
     }
     const sockaddr = allocateNative(SOCKET_ABI.sockaddrIn6.size);
     let scopeId = 0;
@@ -69,6 +80,41 @@ export function bindTimestampedSocket(request: TimestampedBindRequest): Timestam
   } catch (error) {
     close(fd);
     throw error;
+  }
+}
+
+/** SO_BINDTODEVICE, or the error a person can act on. */
+function bindDevice(fd: number, request: Pick<TimestampedBindRequest, "role">, device: string): void {
+  try {
+    bindToDevice(fd, device);
+  } catch (error) {
+    if (!(error instanceof SysError)) throw error;
+    const where = request.role;
+    if (error.code === "ENODEV") throw new NqptpError("bind-failed", `cannot listen on ${where}: there is no such interface`, { cause: error });
+    if (error.code === "EPERM") {
+      throw new NqptpError(
+        "bind-permission",
+        `cannot listen on ${where}: binding a socket to an interface was refused (EPERM); before Linux 5.7 it needs CAP_NET_RAW`,
+        { cause: error },
+      );
+    }
+    throw new NqptpError("bind-failed", `cannot listen on ${where}: ${error.message}`, { cause: error });
+  }
+}
+
+/**
+ * Why this kernel gives no per-datagram receive stamps (SO_TIMESTAMPNS refused on a fresh UDP
+ * socket: qemu-user answers ENOPROTOOPT), or null when it gives them.
+ */
+export function timestampOptionRefusal(): string | null {
+  const fd = udpSocket(AF_INET);
+  try {
+    setIntSocketOption(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1, "SO_TIMESTAMPNS 1");
+    return null;
+  } catch (error) {
+    return (error as Error).message;
+  } finally {
+    close(fd);
   }
 }
 

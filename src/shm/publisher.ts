@@ -8,7 +8,8 @@
 // Regions live until the daemon stops: a reader of an unlinked region reads zeros forever, so
 // none is removed while the daemon runs.
 //
-// It also keeps systemd's STATUS line: who each region publishes.
+// It also keeps systemd's STATUS line: who each region publishes (and, with --interface, where
+// PTP is heard).
 
 import type { PublishedMaster } from "../clock/effects.ts";
 import { NqptpError } from "../errors.ts";
@@ -57,6 +58,8 @@ export class Publisher {
   private readonly regions = new Map<string, Region>();
   private readonly stats: Omit<PublisherStats, "regions"> = { written: 0, busy: 0, refused: 0 };
   private statusLine = "";
+  /** With --interface: where PTP is heard ("interface eth0 (waiting for wlan0)"); null without it. */
+  private ptpInterfaces: string | null = null;
   private closed = false;
 
   constructor(private readonly options: PublisherOptions) {}
@@ -179,6 +182,12 @@ export class Publisher {
     }
   }
 
+  /** Where PTP is heard, for the status line (--interface); null: every interface, not said. */
+  setPtpInterfaces(summary: string | null): void {
+    this.ptpInterfaces = summary;
+    if (this.regions.size > 0) this.updateStatus();
+  }
+
   private updateStatus(): void {
     const line = this.statusText();
     if (line === this.statusLine) return;
@@ -188,9 +197,15 @@ export class Publisher {
 
   /**
    * One region: "master 0x… at ip; interface N at /nqptp" (or "no master; …"). Several:
-   * "2 clients: /nqptp following 192.168.1.20, /nqptp-kitchen idle; interface N".
+   * "2 clients: /nqptp following 192.168.1.20, /nqptp-kitchen idle; interface N". With
+   * --interface, "; PTP on interface eth0" follows.
    */
   statusText(): string {
+    const ptp = this.ptpInterfaces === null ? "" : `; PTP on ${this.ptpInterfaces}`;
+    return this.clientsText() + ptp;
+  }
+
+  private clientsText(): string {
     const version = this.options.interfaceVersion;
     const regions = [...this.regions.values()];
     if (regions.length <= 1) {

@@ -113,6 +113,13 @@ export const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
 export const SO_REUSEADDR = 2;
 /**
+ * SO_BINDTODEVICE: the socket receives only what arrives on the named interface and sends out of
+ * it. Set before bind(), it also lets sockets bound to different interfaces share a port without
+ * SO_REUSEADDR, while a bind that overlaps (no interface, or the same one) still fails. Allowed
+ * without CAP_NET_RAW since Linux 5.7 on a socket not yet bound to an interface.
+ */
+export const SO_BINDTODEVICE = 25;
+/**
  * SO_TIMESTAMPNS: a struct timespec of CLOCK_REALTIME (when the packet reached the stack) in a
  * control message of type SCM_TIMESTAMPNS with each datagram. On 64-bit arches the "old" option
  * (35) already carries 64-bit fields; SO_TIMESTAMPNS_NEW (64) is for 32-bit time_t ABIs.
@@ -149,6 +156,8 @@ export const SIOCGSTAMPNS = 0x8907;
 export const SIOCGIFFLAGS = 0x8913;
 
 // <net/if.h>
+/** An interface name's bytes and its NUL. */
+export const IFNAMSIZ = 16;
 export const IFF_UP = 0x1;
 export const IFF_LOOPBACK = 0x8;
 export const IFF_MULTICAST = 0x1000;

@@ -35,9 +35,12 @@ import {
   EFD_CLOEXEC,
   EFD_NONBLOCK,
   MSG_DONTWAIT,
+  IFNAMSIZ,
   SIOCGIFFLAGS,
   SIOCGSTAMPNS,
   SOCKET_ABI,
+  SOL_SOCKET,
+  SO_BINDTODEVICE,
   SOCK_CLOEXEC,
   SOCK_DGRAM,
   SOCK_NONBLOCK,
@@ -271,6 +274,37 @@ export function setIntSocketOption(fd: number, level: number, name: number, valu
 /** setsockopt with a structure the caller filled (ip_mreqn, ipv6_mreq...). */
 export function setSocketOptionBytes(fd: number, level: number, name: number, value: NativeBuffer, length: number, what: string): void {
   if (socketSymbols().setsockopt(fd, level, name, value.address, length) !== 0) fail("setsockopt", errno(), `${fd}, ${what}`);
+}
+
+const deviceName = allocateNative(IFNAMSIZ);
+
+/**
+ * setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name): from now on the socket hears only what
+ * arrives on that interface and sends out of it. ENODEV when there is no such interface.
+ */
+export function bindToDevice(fd: number, name: string): void {
+  const bytes = new TextEncoder().encode(name);
+  if (bytes.length === 0 || bytes.length >= IFNAMSIZ) fail("setsockopt", EINVAL, `${fd}, SO_BINDTODEVICE ${quote(name)}`);
+  new Uint8Array(deviceName.buffer).fill(0).set(bytes);
+  if (socketSymbols().setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, deviceName.address, bytes.length) !== 0) {
+    fail("setsockopt", errno(), `${fd}, SO_BINDTODEVICE ${quote(name)}`);
+  }
+}
+
+/** The largest datagram sendDatagram takes (PTP messages are far smaller). */
+export const MAX_SENT_DATAGRAM = 2048;
+const sentPayload = allocateNative(MAX_SENT_DATAGRAM);
+
+/**
+ * sendto(fd, data, address): one UDP datagram from a libc socket. `address` holds a struct
+ * sockaddr_in/sockaddr_in6 of `length` bytes (src/net/timestamps.ts encodes them); `what` names
+ * the destination in errors.
+ */
+export function sendDatagram(fd: number, data: Uint8Array, address: NativeBuffer, length: number, what: string): void {
+  if (data.byteLength > MAX_SENT_DATAGRAM) fail("sendto", EINVAL, `${fd}, ${what}: ${data.byteLength} bytes is too long`);
+  new Uint8Array(sentPayload.buffer).set(data);
+  const sent = socketSymbols().sendto(fd, sentPayload.address, BigInt(data.byteLength), 0, address.address, length);
+  if (sent < 0n) fail("sendto", errno(), `${fd}, ${what}`);
 }
 
 /** bind(fd, address, length); `what` is the address as text, for the error. */

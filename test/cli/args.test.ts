@@ -4,6 +4,7 @@ import {
   integerIn,
   oneOf,
   parseCommandLine,
+  parseInterfaceName,
   parseInterfaceVersion,
   parseIpAddress,
   parseIpAddressList,
@@ -82,6 +83,45 @@ describe("validators", () => {
     expect(refuses(parseShmNameOption, `/${"x".repeat(63)}`)).toStartWith("is 64 bytes of UTF-8");
   });
 
+  test("network interface names: what the kernel accepts as one (dev_valid_name, and the names it reserves)", () => {
+    for (const name of [
+      "eth0",
+      "wlan0",
+      "enp3s0f1",
+      "br-1a2b3c4d5e6f",
+      "veth1234567890a",
+      "wg0",
+      "-lead",
+      "a,b",
+      "a$b",
+      "é1",
+      "eth0.100",
+      "a\u0001b",
+    ]) {
+      expect(accepts(parseInterfaceName, name)).toBe(name);
+    }
+    expect(accepts(parseInterfaceName, "x".repeat(15))).toBe("x".repeat(15));
+    expect(refuses(parseInterfaceName, "x".repeat(16))).toBe("is 16 bytes long; an interface name is at most 15");
+    // 8 two-byte characters: 16 bytes of UTF-8, though 8 characters.
+    expect(refuses(parseInterfaceName, "é".repeat(8))).toBe("is 16 bytes long; an interface name is at most 15");
+    for (const name of [".", "..", "all", "default"]) expect(refuses(parseInterfaceName, name)).toBe("cannot be an interface name");
+    for (const [name, bad] of [
+      ["eth0/1", "/"],
+      ["eth0:1", ":"],
+      ["eth%d", "%"],
+      ["eth 0", " "],
+      ["eth\t0", "\t"],
+      ["eth\n", "\n"],
+      ["\r", "\r"],
+    ]) {
+      expect(refuses(parseInterfaceName, name!)).toBe(`holds ${JSON.stringify(bad)}, which an interface name cannot hold`);
+    }
+    // The kernel's isspace() counts byte 0xA0 (no-break space in Latin-1); "à" is C3 A0 in UTF-8.
+    for (const name of ["a\u00a0b", "à"]) {
+      expect(refuses(parseInterfaceName, name)).toBe("holds byte 0xA0 (which the kernel counts as white space), so it cannot be an interface name");
+    }
+  });
+
   test("oneOf", () => {
     const filter = oneOf(["tracking", "classic"]);
     expect(accepts(filter, "classic")).toBe("classic");
@@ -151,6 +191,26 @@ describe("parseCommandLine", () => {
     [["--Name=/a"], 'unknown option "--Name"'],
   ])("%j is refused (%s)", (args, reason) => {
     expect(refused(args)).toBe(reason);
+  });
+
+  test("a repeatable option: every value in order, each once; others are still refused twice", () => {
+    const parsed = parseCommandLine(["--name", "b", "--port=1", "--name=a", "--name", "b"], defs, ["name"]);
+    if (!parsed.ok) throw new Error(parsed.reason);
+    const identity = (text: string) => ({ ok: true as const, value: text });
+    expect(parsed.line.takeEach("name", identity)).toEqual(["b", "a"]);
+    expect(parsed.line.value("name")).toBe("b");
+    expect(parsed.line.takeEach("port", parsePort)).toEqual([1]);
+    expect(parsed.line.takeEach("help", parsePort)).toEqual([]);
+    expect(parsed.line.error).toBeNull();
+    const twice = parseCommandLine(["--port=1", "--port=2"], defs, ["name"]);
+    expect(twice.ok ? "accepted" : twice.reason).toBe("option --port is given twice");
+  });
+
+  test("takeEach: the first refusal among the values, and nothing taken", () => {
+    const parsed = parseCommandLine(["--port=1", "--port=x", "--port=y"], defs, ["port"]);
+    if (!parsed.ok) throw new Error(parsed.reason);
+    expect(parsed.line.takeEach("port", parsePort)).toEqual([]);
+    expect(parsed.line.error).toBe('--port: "x" is not a port number 1-65535');
   });
 
   test("take: the validated value, the fallback when absent, and the first refusal", () => {

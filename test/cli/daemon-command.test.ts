@@ -20,6 +20,7 @@ describe("planFromArgs", () => {
       ...DEFAULTS,
       controlAddresses: [...DEFAULTS.controlAddresses],
       ptpAddresses: [],
+      interfaces: [],
       verbosity: 0,
     });
     expect(DEFAULTS).toMatchObject({
@@ -87,6 +88,20 @@ describe("planFromArgs", () => {
     expect(run(["--max-clients=3", "--interface-version", "5"])).toMatchObject({ maxClients: 3, interfaceVersion: 5 });
   });
 
+  test("--interface and -i: repeatable, in the order given, each once; none means every interface", () => {
+    expect(run([]).interfaces).toEqual([]);
+    expect(run(["-i", "eth0"]).interfaces).toEqual(["eth0"]);
+    expect(run(["--interface", "wlan0", "-i", "eth0", "--interface=wlan0"]).interfaces).toEqual(["wlan0", "eth0"]);
+  });
+
+  test("--interface with --ptp-address is refused, saying why", () => {
+    expect(error(["-i", "eth0", "--ptp-address", "10.0.0.2"])).toBe(
+      "--interface and --ptp-address cannot be combined: --interface hears PTP on every address of the named interfaces, " +
+        "whichever addresses they have now or get later; give one or the other",
+    );
+    expect(run(["--ptp-address", "10.0.0.2"])).toMatchObject({ ptpAddresses: ["10.0.0.2"], interfaces: [] });
+  });
+
   test("--allow-remote-control is off unless given", () => {
     expect(run([]).allowRemoteControl).toBe(false);
     expect(run(["--allow-remote-control"]).allowRemoteControl).toBe(true);
@@ -117,6 +132,11 @@ describe("planFromArgs", () => {
     [["--max-clients", "0"], '--max-clients: "0" is not a whole number 1-64'],
     [["--max-clients", "65"], "is not a whole number 1-64"],
     [["--max-clients", "8.0"], "is not a whole number 1-64"],
+    [["--interface"], "option --interface needs a value"],
+    [["-i="], "option -i needs a value"],
+    [["-i", "eth0", "-i", "a/b"], '--interface: "a/b" holds "/", which an interface name cannot hold'],
+    [["-i", "wlan0wlan0wlan0x"], '--interface: "wlan0wlan0wlan0x" is 16 bytes long; an interface name is at most 15'],
+    [["-ieth0"], 'option -i takes a value, so it cannot be grouped (in "-ieth0")'],
   ])("%j is refused (%s)", (args, message) => {
     expect(error(args)).toContain(message);
   });
@@ -132,6 +152,7 @@ test("the help names every option and the subcommands", async () => {
     "--event-port",
     "--general-port",
     "--ptp-address",
+    "-i, --interface",
     "--allow-remote-control",
     "--offset-filter=<tracking|classic>",
     "--max-clients",

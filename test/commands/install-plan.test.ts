@@ -15,7 +15,7 @@ import {
   type UninstallAction,
   type UninstallFacts,
 } from "../../src/commands/install-plan.ts";
-import { enablementLinks, execStartOf, isOurUnit, renderUnit, serviceAccount, unitDirectives } from "../../src/commands/unit-file.ts";
+import { enablementLinks, execArgument, execStartOf, isOurUnit, renderUnit, serviceAccount, unitDirectives } from "../../src/commands/unit-file.ts";
 
 describe("interfaceVersionFromShairportVersion", () => {
   test.each([
@@ -129,6 +129,31 @@ describe("renderUnit", () => {
     }
   });
 
+  test("network interfaces go on ExecStart as --interface NAME each, after the version; ones already there are replaced", () => {
+    const rendered = renderUnit(unitTemplate, { interfaceVersion: 10, interfaces: ["eth0", "wlan0"], version });
+    if (!rendered.ok) throw new Error(rendered.error);
+    expect(execStartOf(rendered.text)).toBe("/usr/local/bin/nqptp --interface-version 10 --interface eth0 --interface wlan0");
+    for (const exec of ["/usr/local/bin/nqptp -i old0 -v", "/usr/local/bin/nqptp --interface old0 -v", "/usr/local/bin/nqptp --interface=old0 -v"]) {
+      const again = renderUnit(`[Service]\nExecStart=${exec}\n`, { interfaces: ["eth1"], version });
+      if (!again.ok) throw new Error(again.error);
+      expect(execStartOf(again.text)).toBe("/usr/local/bin/nqptp -v --interface eth1");
+    }
+  });
+
+  test.each([
+    ["eth0", "eth0"],
+    ["br-1a2b.100", "br-1a2b.100"],
+    ["a$b", '"a$$b"'],
+    ['a"b', '"a\\"b"'],
+    ["a\\b", '"a\\\\b"'],
+    ["a;b", '"a;b"'],
+    ["a'b", `"a'b"`],
+    ["é0", '"é0"'],
+    ["a\u0001b", '"a\\x01b"'],
+  ])("an interface name on ExecStart: %j is written %j (systemd's quoting)", (name, written) => {
+    expect(execArgument(name)).toBe(written);
+  });
+
   test("rendering a rendered unit again keeps one marker", () => {
     const once = renderUnit(unitTemplate, { interfaceVersion: 5, version: "1.0" });
     if (!once.ok) throw new Error(once.error);
@@ -186,7 +211,8 @@ describe("unit directives", () => {
 
 describe("command lines", () => {
   test.each([
-    [[], { root: "/", rootGiven: false, interfaceVersion: null, shairportSync: null, force: false }],
+    [[], { root: "/", rootGiven: false, interfaceVersion: null, interfaces: [], shairportSync: null, force: false }],
+    [["-i", "wlan0", "--interface=eth0", "-i", "wlan0"], { interfaces: ["wlan0", "eth0"] }],
     [["--root", "/tmp/t", "--force"], { root: "/tmp/t", rootGiven: true, force: true }],
     [["--root=/tmp/t/../u"], { root: "/tmp/u" }],
     [["--interface-version", "10", "--shairport-sync=/x/ss"], { interfaceVersion: 10, shairportSync: "/x/ss" }],
@@ -206,6 +232,7 @@ describe("command lines", () => {
     [["--interface-version", "7"], '--interface-version: "7" is not one of 5, 6, 8, 9, 10'],
     [["--interface-version", "1e1"], "is not one of"],
     [["--root", "/a", "--root=/b"], "option --root is given twice"],
+    [["--interface", "eth0:1"], '--interface: "eth0:1" holds ":", which an interface name cannot hold'],
     [["--help", "--bogus"], "unknown option"],
   ])("install %j is refused (%s)", (args, message) => {
     const plan = parseInstallArgs(args);

@@ -185,6 +185,21 @@ describe("nqptp install --root", () => {
     expect(readFileSync(join(root, UNIT), "utf8")).toContain("\nExecStart=/usr/local/bin/nqptp --interface-version 9\n");
   });
 
+  test("-i puts --interface on ExecStart= for each network interface; installing again without it takes them off", () => {
+    const root = stage();
+    const run = runNqptp(["install", "--root", root, "--interface-version", "10", "-i", "wlan0", "--interface", "eth0"]);
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain("network: PTP heard only on wlan0, eth0");
+    expect(readFileSync(join(root, UNIT), "utf8")).toContain(
+      "\nExecStart=/usr/local/bin/nqptp --interface-version 10 --interface wlan0 --interface eth0\n",
+    );
+    expect(runNqptp(["install", "--root", root, "--interface-version", "10"]).stdout).toContain("unit: updated");
+    expect(readFileSync(join(root, UNIT), "utf8")).toContain("\nExecStart=/usr/local/bin/nqptp --interface-version 10\n");
+    const bad = runNqptp(["install", "--root", stage(), "-i", "a b"]);
+    expect(bad.status).toBe(64);
+    expect(bad.stderr).toContain('--interface: "a b" holds " ", which an interface name cannot hold');
+  });
+
   test("an AirPlay 2 build without an smi tag gets 5; one needing an interface we do not serve is refused", () => {
     const root = stage();
     const old = runNqptp(["install", "--root", root, "--shairport-sync", fakeShairportSync("4.0.0-AirPlay2-OpenSSL-Avahi-ALSA-sysconfdir:/etc")]);

@@ -156,11 +156,16 @@ interface Captured {
 }
 
 /** The real region reading and daemon asking, with a fixed clock and captured output. */
+/**
+ * runStatus with the real region files and an injected clock. Status always asks the daemon; here
+ * no daemon answers unless the test passes askDaemon (the real one, to a responder's port).
+ */
 function captured(nowNs: (clock: LocalClock) => bigint, overrides: Partial<StatusIo> = {}): Captured {
   const c: Captured = { out: [], err: [], read: [], sleeps: [], clears: 0, io: undefined as unknown as StatusIo };
   const system = systemStatusIo({ out: (t) => c.out.push(t), err: (t) => c.err.push(t) });
   c.io = {
     ...system,
+    askDaemon: async () => ({ error: "no daemon in this test" }),
     now: nowNs,
     readRegionFile: (path) => {
       c.read.push(path);
@@ -202,12 +207,17 @@ const peerRecord = (ip: string, extra: Partial<RecordSnapshot>): RecordSnapshot 
 });
 
 /** A UDP socket on loopback that answers STATUS with `records`, encoded as the daemon does (or never answers). */
-async function responder(records: RecordSnapshot[] | "silent", clients: StatusReport["snapshot"]["clients"] = []): Promise<number> {
+async function responder(
+  records: RecordSnapshot[] | "silent",
+  clients: StatusReport["snapshot"]["clients"] = [],
+  ptpInterfaces: StatusReport["ptpInterfaces"] = null,
+): Promise<number> {
   const report: StatusReport = {
     nqptp: "test",
     interfaceVersion: 5,
     shmName: "/nqptp",
     uptimeS: 1,
+    ptpInterfaces,
     snapshot: {
       records: records === "silent" ? [] : records,
       peers: [],
@@ -258,7 +268,7 @@ describe("runStatus, in-process", () => {
         },
       ],
     );
-    const c = captured(() => 101n * S);
+    const c = captured(() => 101n * S, { askDaemon });
     expect(await runStatus(["--shm-name", main.name, "--control-port", String(port), "--clocks"], c.io)).toBe(0);
     const text = c.out[0]!;
     expect(text).toMatch(new RegExp(`${main.name}\\s+10\\.0\\.0\\.5\\s+active\\s+0x0000000000000077\\s+\\+3\\.000000000\\s+1\\.000 s ago`));
@@ -266,7 +276,7 @@ describe("runStatus, in-process", () => {
     expect(text).toMatch(new RegExp(`${idle.name}\\s+-\\s+idle\\s+-\\s+-\\s+-`));
     expect(text).toMatch(new RegExp(`10\\.0\\.0\\.6\\s+0x0000000000000099\\s+master.*${kitchen.name}$`, "m"));
 
-    const json = captured(() => 101n * S);
+    const json = captured(() => 101n * S, { askDaemon });
     expect(await runStatus(["--shm-name", main.name, "--control-port", String(port), "--json"], json.io)).toBe(0);
     const view = JSON.parse(json.out[0]!);
     expect(
@@ -382,14 +392,50 @@ describe("runStatus, in-process", () => {
       }),
       peerRecord("10.0.0.9", {}),
     ]);
-    const c = captured(() => 100n * S);
+    const c = captured(() => 100n * S, { askDaemon });
     expect(await runStatus(["--shm-name", writer.name, "--clocks", "--control-port", String(port)], c.io)).toBe(0);
     expect(c.out[0]).toMatch(/\n\nIP\s+CLOCK ID/);
     expect(c.out[0]).toMatch(/10\.0\.0\.5\s+0x0000000000000077\s+master\s+yes\s+yes\s+0\.1 s ago\s+3\.000000000\s+47/);
     expect(c.out[0]).toMatch(/10\.0\.0\.9\s+-\s+peer\s+no\s+no\s+never/);
-    const json = captured(() => 100n * S);
+    const json = captured(() => 100n * S, { askDaemon });
     expect(await runStatus(["--shm-name", writer.name, "--clocks", "--json", "--control-port", String(port)], json.io)).toBe(0);
     expect(JSON.parse(json.out[0]!).clocks.map((r: { ip: string }) => r.ip)).toEqual(["10.0.0.5", "10.0.0.9"]);
+  });
+
+  test("--interface: where the daemon hears PTP, from its answer (interfaces 5 and 6 ask too); nothing said without --interface", async () => {
+    const writer = region(5, MASTER);
+    const port = await responder(
+      [],
+      [],
+      [
+        { name: "eth0", state: "served", problem: null },
+        { name: "wlan0", state: "waiting", problem: null },
+        { name: "eth1", state: "failed", problem: "cannot listen on PTP event port on interface eth1 [::]:319: the port is already in use" },
+      ],
+    );
+    const c = captured(() => 100n * S, { askDaemon });
+    expect(await runStatus(["--shm-name", writer.name, "--control-port", String(port)], c.io)).toBe(0);
+    const lines = c.out[0]!.split("\n");
+    expect(lines[1]).toBe(
+      "PTP on:       eth0, wlan0 (waiting: the kernel does not list it), " +
+        "eth1 (cannot use it: cannot listen on PTP event port on interface eth1 [::]:319: the port is already in use)",
+    );
+    expect(lines[2]).toBe("master clock: 0x0000000000000077 at 10.0.0.5");
+    const json = captured(() => 100n * S, { askDaemon });
+    expect(await runStatus(["--shm-name", writer.name, "--control-port", String(port), "--json"], json.io)).toBe(0);
+    expect(JSON.parse(json.out[0]!).ptpInterfaces.map((i: { name: string; state: string }) => `${i.name} ${i.state}`)).toEqual([
+      "eth0 served",
+      "wlan0 waiting",
+      "eth1 failed",
+    ]);
+
+    const every = await responder([]);
+    const plain = captured(() => 100n * S, { askDaemon });
+    expect(await runStatus(["--shm-name", writer.name, "--control-port", String(every)], plain.io)).toBe(0);
+    expect(plain.out[0]).not.toContain("PTP on:");
+    const unanswered = captured(() => 100n * S);
+    expect(await runStatus(["--shm-name", writer.name], unanswered.io)).toBe(0);
+    expect(plain.out).toEqual(unanswered.out);
   });
 
   test("--clocks with no answer: exit 3, naming where it asked", async () => {

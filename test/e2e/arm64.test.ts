@@ -5,6 +5,7 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { askDaemon } from "../../src/commands/status.ts";
 import { layoutFor } from "../../src/shm/layouts.ts";
 import { monotonicRawNs, realtimeNs } from "../../src/time/clocks.ts";
 import { compiledBinary, ROOT, startDaemon } from "../support/daemon.ts";
@@ -107,6 +108,40 @@ describe.skipIf(missing.length > 0)("the arm64 build", () => {
     expect(offsetError(record!.offset, m.options.offsetNs)).toBeLessThan(200n * MS);
     // qemu-user refuses SO_TIMESTAMPNS (ENOPROTOOPT): the daemon falls back, saying so once.
     expect(d.output().match(/kernel receive timestamps/g) ?? []).toHaveLength(1);
+    expect(d.proc.exitCode).toBeNull();
+  });
+
+  test("--interface lo: sockets bound to the interface under qemu-user, stamped by the reader thread's clock (said once), read", async () => {
+    await compiledBinary();
+    const d = await startDaemon({
+      interfaceVersion: 5,
+      command: [...EMULATE, ARM64_BINARY],
+      ptpAddress: null,
+      args: ["--interface", "lo"],
+      readyTimeoutMs: 60_000,
+    });
+    cleanups.push(() => d.stop("SIGKILL"));
+    expect(d.output()).toContain(`PTP on interface lo ports ${d.ports.event}/${d.ports.general} (Sync stamped by the reader thread's clock)`);
+    const warnings = d.output().match(/kernel receive timestamps[^\n]*/g) ?? [];
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain("stamping PTP messages with the clock of the reader thread instead");
+    // No simulator can share the ports on this host (the daemon holds them on lo for every
+    // address), so datagrams come from another port: the daemon reads and counts them, then
+    // drops them by the port rule. Its counters say they came through the reader, on both ports.
+    const sender = await Bun.udpSocket({ hostname: "127.0.0.1" });
+    cleanups.push(() => sender.close());
+    for (let i = 0; i < 3; i++) {
+      sender.send(new Uint8Array(44), d.ports.event, "127.0.0.1");
+      sender.send(new Uint8Array(44), d.ports.general, "127.0.0.1");
+    }
+    let datagrams = { event: 0, general: 0 };
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && datagrams.event + datagrams.general < 6) {
+      const answer = (await askDaemon("127.0.0.1", d.ports.control, 5000)) as { stats?: { ptp: { datagrams: typeof datagrams } } };
+      datagrams = answer.stats?.ptp.datagrams ?? datagrams;
+      await Bun.sleep(200);
+    }
+    expect(datagrams).toEqual({ event: 3, general: 3 });
     expect(d.proc.exitCode).toBeNull();
   });
 });

@@ -6,6 +6,8 @@
 // - a dynamic user with exactly CAP_NET_BIND_SERVICE, no new privileges, a seccomp filter;
 // - `systemd-analyze security` rates it 2.0 or better;
 // - the watchdog (shortened to 3 s by a drop-in) restarts a stopped daemon, and the region is back;
+// - `nqptp install --interface`: the dynamic user binds to the named interfaces only (a master on
+//   another is not heard) and STATUS= says where PTP is heard;
 // - `systemctl stop` removes the region; `nqptp uninstall` leaves no trace of the unit.
 // The PTP master runs from the host in a network namespace linked to the container by veth (the
 // unit binds 319/320 on every address, so it cannot share the container's).
@@ -203,6 +205,52 @@ describe("under systemd in a Debian 12 container", () => {
     expect(journal).toMatch(/[Ww]atchdog timeout/);
     expect(await readRegion()).toMatchObject({ version: 10 });
   });
+
+  test.skipIf(WHY !== null)(
+    title("install --interface: a master on an interface not named is not heard; named, it is; STATUS says where"),
+    async () => {
+      const c = container();
+      const peer = lan;
+      if (peer === null || master === null) throw new Error("the LAN master did not start (see the StatusText test)");
+      // Loopback only: the master, still sending from the LAN peer, is on another interface.
+      const loOnly = await c.check(["/usr/local/bin/nqptp", "install", "--interface-version", "10", "-i", "lo"]);
+      expect(loOnly).toContain("ExecStart=/usr/local/bin/nqptp --interface-version 10 --interface lo");
+      await c.check(["systemctl", "restart", "nqptp"]);
+      expect((await show("StatusText")).StatusText).toBe("serving interface 10 at /nqptp; no master yet; PTP on interface lo");
+      await control(`/nqptp T ${peer.address}`);
+      await control("/nqptp B");
+      await Bun.sleep(2000);
+      expect((await readRegion()).clock_id).toBe("0x0000000000000000");
+      expect((await show("StatusText")).StatusText).toContain("no master");
+
+      const both = await c.check(["/usr/local/bin/nqptp", "install", "--interface-version", "10", "-i", "lo", "-i", peer.containerInterface]);
+      expect(both).toContain(`--interface lo --interface ${peer.containerInterface}`);
+      await c.check(["systemctl", "restart", "nqptp"]);
+      await control(`/nqptp T ${peer.address}`);
+      await control("/nqptp B");
+      const status = await waitFor(
+        "StatusText to name the master heard on the named interface",
+        async () => {
+          const { StatusText } = await show("StatusText");
+          return StatusText?.startsWith("master ") ? StatusText : null;
+        },
+        15_000,
+      );
+      expect(status).toBe(`master ${MASTER_HEX} at ${peer.address}; interface 10 at /nqptp; PTP on interfaces lo, ${peer.containerInterface}`);
+      // The dynamic user, with only CAP_NET_BIND_SERVICE, bound its sockets to the interfaces.
+      const journal = await c.check(["journalctl", "--no-pager", "-u", "nqptp.service"]);
+      expect(journal).not.toContain("cannot listen");
+      expect(journal).not.toContain("kernel receive timestamps");
+
+      // A name with characters systemd would otherwise expand or take apart reaches the daemon as given.
+      const odd = `x$y"z\\;'`;
+      await c.check(["/usr/local/bin/nqptp", "install", "--interface-version", "10", "-i", "lo", "-i", odd]);
+      await c.check(["systemctl", "restart", "nqptp"]);
+      const cmdline = await c.check(["bash", "-c", "tr '\\0' '\\n' < /proc/$(systemctl show -p MainPID --value nqptp)/cmdline"]);
+      expect(cmdline.split("\n").slice(1, 7)).toEqual(["--interface-version", "10", "--interface", "lo", "--interface", odd]);
+      expect(await c.check(["journalctl", "--no-pager", "-u", "nqptp.service"])).toContain(`interface ${odd} does not exist: waiting for it`);
+    },
+  );
 
   test.skipIf(WHY !== null)(title("systemctl stop removes the region"), async () => {
     const c = container();

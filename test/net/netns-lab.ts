@@ -5,6 +5,9 @@
 //                                                           │ veth (only with a flood)
 //   nqptp-f-<id>  flood0 10.78.X.1/24 + 10.78.X.10…  ───────┘   (PTP-looking traffic)
 //
+//   nqptp-p-<id><k>  <link> 10.<net>.X.1/24 ── veth ── <link> 10.<net>.X.2/24  (addPeer: more
+//                    interfaces for the slave, which can be taken away and made again)
+//
 // Each veth end is created directly inside its namespace, so interface names never meet in the
 // host's namespace and parallel labs (unique <id>) cannot collide. Everything started here is
 // tracked and ended by cleanup(), which also deletes the namespaces (and with them the veths);
@@ -67,6 +70,15 @@ export function findPtp4l(): { path: string } | { reason: string } {
   return { reason: `ptp4l is not installed and \`apt-get install linuxptp\` failed: ${install.stderr.toString().trim().split("\n").at(-1)}` };
 }
 
+/** A veth named `name` at both ends, between namespaces a and b, addressed (/24) and up. */
+function connect(a: string, b: string, name: string, addressA: string, addressB: string): void {
+  must(["ip", "link", "add", name, "netns", a, "type", "veth", "peer", "name", name, "netns", b]);
+  must(["ip", "-n", a, "addr", "add", `${addressA}/24`, "dev", name]);
+  must(["ip", "-n", b, "addr", "add", `${addressB}/24`, "dev", name]);
+  must(["ip", "-n", a, "link", "set", name, "up"]);
+  must(["ip", "-n", b, "link", "set", name, "up"]);
+}
+
 /**
  * Deletes lab namespaces whose creating process is gone (a run killed before its cleanup):
  * those named with this prefix only, so labs made with another prefix are never touched.
@@ -74,7 +86,7 @@ export function findPtp4l(): { path: string } | { reason: string } {
 function sweepStaleNamespaces(prefix: string): void {
   const list = run(["ip", "netns", "list"]);
   // The prefix is letters, digits and "-" (create() checks): nothing to escape.
-  const pattern = new RegExp(`^${prefix}[msf]-(\\d+)-[0-9a-z]+$`);
+  const pattern = new RegExp(`^${prefix}[msfp]-(\\d+)-[0-9a-z]+$`);
   for (const line of list.out.split("\n")) {
     const name = line.split(" ")[0] ?? "";
     const match = pattern.exec(name);
@@ -94,6 +106,20 @@ export interface Ptp4lOptions {
   logSyncInterval?: number;
   /** logAnnounceInterval (default -2: 4 Hz, so it takes the master role within a second). */
   logAnnounceInterval?: number;
+  /** Where it runs: the master namespace and ptp0 (default), or a peer's (addPeer). */
+  peer?: LabPeer;
+  /** priority1 (default 1); lower wins the data-set comparison. */
+  priority1?: number;
+}
+
+/** Another namespace, linked to the slave by a veth of its own (addPeer). */
+export interface LabPeer {
+  readonly ns: string;
+  /** The veth's name, the same at both ends: in the slave, the interface's name. */
+  readonly link: string;
+  /** The peer's address on the link, and the slave's. */
+  readonly address: string;
+  readonly slaveAddress: string;
 }
 
 export interface LabProcess {
@@ -114,8 +140,14 @@ export class PtpLab {
   private readonly scratch = mkdtempSync(join(tmpdir(), "nqptp-lab-"));
   private cleaned = false;
   private readonly onExit = () => this.cleanupNow();
+  private peers = 0;
 
-  private constructor(id: string, subnet: number, floodSenders: number, prefix: string) {
+  private constructor(
+    private readonly id: string,
+    private readonly subnet: number,
+    floodSenders: number,
+    private readonly prefix: string,
+  ) {
     this.masterNs = `${prefix}m-${id}`;
     this.slaveNs = `${prefix}s-${id}`;
     this.floodNs = floodSenders > 0 ? `${prefix}f-${id}` : null;
@@ -151,19 +183,35 @@ export class PtpLab {
       this.namespaces.push(ns);
       must(["ip", "-n", ns, "link", "set", "lo", "up"]);
     }
-    const link = (a: string, b: string, name: string, addressA: string, addressB: string) => {
-      must(["ip", "link", "add", name, "netns", a, "type", "veth", "peer", "name", name, "netns", b]);
-      must(["ip", "-n", a, "addr", "add", `${addressA}/24`, "dev", name]);
-      must(["ip", "-n", b, "addr", "add", `${addressB}/24`, "dev", name]);
-      must(["ip", "-n", a, "link", "set", name, "up"]);
-      must(["ip", "-n", b, "link", "set", name, "up"]);
-    };
-    link(this.masterNs, this.slaveNs, "ptp0", this.masterAddress, this.slaveAddress);
+    connect(this.masterNs, this.slaveNs, "ptp0", this.masterAddress, this.slaveAddress);
     if (this.floodNs) {
-      const subnet = this.slaveAddress.split(".")[2];
-      link(this.floodNs, this.slaveNs, "flood0", `10.78.${subnet}.1`, `10.78.${subnet}.2`);
+      connect(this.floodNs, this.slaveNs, "flood0", `10.78.${this.subnet}.1`, `10.78.${this.subnet}.2`);
       for (const address of this.floodAddresses) must(["ip", "-n", this.floodNs, "addr", "add", `${address}/24`, "dev", "flood0"]);
     }
+  }
+
+  /**
+   * One more namespace, linked to the slave by a veth named `link` (at most 15 bytes): 10.<net>.X.1
+   * there, 10.<net>.X.2 in the slave. Can be called while a daemon runs in the slave.
+   */
+  addPeer(link: string, net: number): LabPeer {
+    const ns = `${this.prefix}p-${this.id}${this.peers++}`;
+    must(["ip", "netns", "add", ns]);
+    this.namespaces.push(ns);
+    must(["ip", "-n", ns, "link", "set", "lo", "up"]);
+    const peer = { ns, link, address: `10.${net}.${this.subnet}.1`, slaveAddress: `10.${net}.${this.subnet}.2` };
+    this.relink(peer);
+    return peer;
+  }
+
+  /** Deletes the peer's veth (both ends): in the slave, the interface is gone. */
+  unlink(peer: LabPeer): void {
+    must(["ip", "-n", this.slaveNs, "link", "del", peer.link]);
+  }
+
+  /** Makes the peer's veth again, same names and addresses; the kernel gives the slave's end a new index. */
+  relink(peer: LabPeer): void {
+    connect(peer.ns, this.slaveNs, peer.link, peer.address, peer.slaveAddress);
   }
 
   /** Starts argv inside a namespace; its output is collected. */
@@ -198,14 +246,15 @@ export class PtpLab {
     };
   }
 
-  /** ptp4l as the grandmaster on ptp0, software timestamps, two-step; resolves once it is master. */
+  /** ptp4l as the grandmaster on ptp0 (or a peer's link), software timestamps, two-step; resolves once it is master. */
   async startPtp4l(ptp4l: string, options: Ptp4lOptions = {}): Promise<LabProcess> {
-    const config = join(this.scratch, "ptp4l.conf");
+    const ns = options.peer?.ns ?? this.masterNs;
+    const config = join(this.scratch, `ptp4l-${ns}.conf`);
     writeFileSync(
       config,
       [
         "[global]",
-        "priority1 1",
+        `priority1 ${options.priority1 ?? 1}`,
         "twoStepFlag 1",
         "time_stamping software",
         "network_transport UDPv4",
@@ -217,7 +266,7 @@ export class PtpLab {
         "",
       ].join("\n"),
     );
-    const master = this.spawn(this.masterNs, [ptp4l, "-f", config, "-i", "ptp0", "-m", "-l", "6"]);
+    const master = this.spawn(ns, [ptp4l, "-f", config, "-i", options.peer?.link ?? "ptp0", "-m", "-l", "6"]);
     await master.waitFor(/assuming the grand master role/, 15_000);
     return master;
   }

@@ -25,15 +25,15 @@ test(`socket constants and structures on ${process.arch} agree with the C compil
 int main(void) {
   printf("{\"AF_INET\":%d,\"AF_INET6\":%d,\"SOCK_DGRAM\":%d,\"SOCK_NONBLOCK\":%d,\"SOCK_CLOEXEC\":%d,",
          AF_INET, AF_INET6, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_CLOEXEC);
-  printf("\"SOL_SOCKET\":%d,\"SO_REUSEADDR\":%d,\"SO_TIMESTAMPNS\":%d,\"SCM_TIMESTAMPNS\":%d,",
-         SOL_SOCKET, SO_REUSEADDR, SO_TIMESTAMPNS, SCM_TIMESTAMPNS);
+  printf("\"SOL_SOCKET\":%d,\"SO_REUSEADDR\":%d,\"SO_BINDTODEVICE\":%d,\"SO_TIMESTAMPNS\":%d,\"SCM_TIMESTAMPNS\":%d,",
+         SOL_SOCKET, SO_REUSEADDR, SO_BINDTODEVICE, SO_TIMESTAMPNS, SCM_TIMESTAMPNS);
   printf("\"MSG_CTRUNC\":%d,\"MSG_TRUNC\":%d,\"MSG_DONTWAIT\":%d,", MSG_CTRUNC, MSG_TRUNC, MSG_DONTWAIT);
   printf("\"IPPROTO_IP\":%d,\"IPPROTO_UDP\":%d,\"IPPROTO_IPV6\":%d,\"IP_ADD_MEMBERSHIP\":%d,\"IPV6_V6ONLY\":%d,\"IPV6_JOIN_GROUP\":%d,",
          IPPROTO_IP, IPPROTO_UDP, IPPROTO_IPV6, IP_ADD_MEMBERSHIP, IPV6_V6ONLY, IPV6_JOIN_GROUP);
   printf("\"POLLIN\":%d,\"POLLERR\":%d,\"POLLHUP\":%d,\"POLLNVAL\":%d,\"EFD_NONBLOCK\":%d,\"EFD_CLOEXEC\":%d,",
          POLLIN, POLLERR, POLLHUP, POLLNVAL, EFD_NONBLOCK, EFD_CLOEXEC);
-  printf("\"SIOCGSTAMPNS\":%d,\"SIOCGIFFLAGS\":%d,\"IFF_UP\":%d,\"IFF_LOOPBACK\":%d,\"IFF_MULTICAST\":%d,",
-         SIOCGSTAMPNS, SIOCGIFFLAGS, IFF_UP, IFF_LOOPBACK, IFF_MULTICAST);
+  printf("\"SIOCGSTAMPNS\":%d,\"SIOCGIFFLAGS\":%d,\"IFNAMSIZ\":%d,\"IFF_UP\":%d,\"IFF_LOOPBACK\":%d,\"IFF_MULTICAST\":%d,",
+         SIOCGSTAMPNS, SIOCGIFFLAGS, IFNAMSIZ, IFF_UP, IFF_LOOPBACK, IFF_MULTICAST);
   printf("\"abi\":{");
   printf("\"sockaddrIn\":{\"size\":%zu,\"family\":%zu,\"port\":%zu,\"addr\":%zu},",
          sizeof(struct sockaddr_in), F(sockaddr_in, sin_family), F(sockaddr_in, sin_port), F(sockaddr_in, sin_addr));

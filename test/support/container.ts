@@ -464,6 +464,8 @@ export interface LanPeer {
   readonly namespace: string;
   readonly address: string;
   readonly containerAddress: string;
+  /** The link's name inside the container (a network interface there). */
+  readonly containerInterface: string;
   /** Starts a host program in the peer's namespace. */
   spawn(argv: string[]): CollectedProcess;
   /** Ends what spawn started and deletes the namespace (and with it the link). */
@@ -511,6 +513,7 @@ export async function addLanPeer(container: Container, containerAddress = "192.0
     namespace,
     address,
     containerAddress,
+    containerInterface: inside,
     spawn(argv) {
       const child = spawnCollecting(["ip", "netns", "exec", namespace, ...argv]);
       started.push(child);

@@ -56,8 +56,8 @@ export interface RunningDaemon {
 export interface StartOptions {
   args?: string[];
   interfaceVersion?: number;
-  /** Listen for PTP on this address only (the simulator sends from another loopback address). */
-  ptpAddress?: string;
+  /** Listen for PTP on this address only (the simulator sends from another loopback address); null: no --ptp-address. */
+  ptpAddress?: string | null;
   env?: Record<string, string>;
   /** The command to run instead of dist/nqptp (e.g. the arm64 build under qemu-user). */
   command?: string[];
@@ -73,7 +73,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<RunningDa
     const args = [
       `--interface-version=${options.interfaceVersion ?? 5}`,
       ...regionAndPortArgs(shmName, ports),
-      `--ptp-address=${options.ptpAddress ?? "127.0.0.1"}`,
+      ...(options.ptpAddress === null ? [] : [`--ptp-address=${options.ptpAddress ?? "127.0.0.1"}`]),
       "-v",
       ...(options.args ?? []),
     ];

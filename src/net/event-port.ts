@@ -1,0 +1,99 @@
+// The event port as it is meant to be read: timestamped libc sockets (timestamped-socket.ts) read
+// by the Worker (event-reader.ts), each Sync with its own kernel stamp. Started in two steps, so
+// that the general port binds while the Worker loads: startEventReaderPort() binds and starts,
+// settleEventReaderPort() waits and says what became of it. When it fails, the caller falls back
+// to Bun sockets (stamped-bun-port.ts) and chooseStamping (stamping.ts) says what that means.
+
+import type { LocalClock } from "../time/clocks.ts";
+import { startEventReader, type EventReader } from "./event-reader.ts";
+import type { PtpDatagram } from "./ptp-sockets.ts";
+import type { EventPortFacts, PtpPortRole } from "./stamping.ts";
+import { ROLE_NAMES } from "./stamping.ts";
+import {
+  TimestampsUnavailable,
+  bindTimestampedSocket,
+  bindTimestampedWildcard,
+  closeTimestampedSocket,
+  type TimestampedSocket,
+} from "./timestamped-socket.ts";
+
+export interface EventReaderPortOptions {
+  eventPort: number;
+  /** Empty: the wildcard of both families. */
+  addresses: readonly string[];
+  localClock: LocalClock;
+  onDatagram: (datagram: PtpDatagram) => void;
+  onError: (role: PtpPortRole, error: Error) => void;
+  workerUrl?: URL;
+}
+
+/** The reader on its way, or why it cannot be (nothing is left open then). */
+export type EventReaderStartup =
+  | { kind: "starting"; sockets: TimestampedSocket[]; reader: Promise<EventReader> }
+  | { kind: "no-timestamp-option"; reason: string };
+
+/** A running reader and the sockets it reads (for multicast), or why there is none. */
+export type EventReaderOutcome =
+  | { kind: "reader"; reader: EventReader; sockets: TimestampedSocket[] }
+  | { kind: Exclude<EventPortFacts["kind"], "reader">; reason: string };
+
+/**
+ * Binds the event port's timestamped sockets and starts the Worker on them. Throws the bind
+ * error (port in use, permission) as Bun's sockets would; SO_TIMESTAMPNS refused is an outcome.
+ */
+export function startEventReaderPort(options: EventReaderPortOptions): EventReaderStartup {
+  const bound = bindTimestampedEventSockets(options);
+  if ("unavailable" in bound) return { kind: "no-timestamp-option", reason: bound.unavailable };
+  const reader = startEventReader({
+    sockets: bound.sockets,
+    localClock: options.localClock,
+    workerUrl: options.workerUrl,
+    onDatagram: (d) =>
+      options.onDatagram({
+        role: "event",
+        data: Buffer.from(d.data.buffer, d.data.byteOffset, d.data.byteLength),
+        port: d.port,
+        address: d.address,
+        receivedAtNs: d.receivedAtNs,
+        kernelStamp: d.kernelStamp,
+      }),
+    onError: (error) => options.onError("event", error),
+  });
+  // Nothing may be left unhandled if the caller fails elsewhere while the Worker loads.
+  reader.catch(() => {});
+  return { kind: "starting", sockets: bound.sockets, reader };
+}
+
+/** Waits for the Worker. If it could not start, it has closed the sockets. */
+export async function settleEventReaderPort(startup: EventReaderStartup): Promise<EventReaderOutcome> {
+  if (startup.kind !== "starting") return startup;
+  try {
+    return { kind: "reader", reader: await startup.reader, sockets: startup.sockets };
+  } catch (error) {
+    return { kind: "reader-failed", reason: (error as Error).message };
+  }
+}
+
+/** Stops a reader that is still starting (when something else failed); frees the port. */
+export async function abandonEventReaderPort(startup: EventReaderStartup): Promise<void> {
+  if (startup.kind !== "starting") return;
+  await startup.reader.then(
+    (reader) => reader.close(),
+    () => {},
+  );
+}
+
+/** The event port on timestamped libc sockets, or why not (nothing left open) if SO_TIMESTAMPNS is refused. */
+function bindTimestampedEventSockets(options: EventReaderPortOptions): { sockets: TimestampedSocket[] } | { unavailable: string } {
+  const sockets: TimestampedSocket[] = [];
+  const request = { port: options.eventPort, role: ROLE_NAMES.event };
+  try {
+    if (options.addresses.length === 0) sockets.push(bindTimestampedWildcard(request));
+    for (const hostname of options.addresses) sockets.push(bindTimestampedSocket({ ...request, hostname }));
+    return { sockets };
+  } catch (error) {
+    for (const socket of sockets) closeTimestampedSocket(socket);
+    if (error instanceof TimestampsUnavailable) return { unavailable: error.message };
+    throw error;
+  }
+}
