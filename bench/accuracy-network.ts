@@ -4,7 +4,7 @@
 //   bun bench/accuracy-network.ts [--scenario steady|episodes|wander] [--seconds N] [--drifts a,b]
 //       [--paths wire,wifi] [--filters classic,tracking] [--steady-after N] [--seed 1]
 //       [--binary dist/nqptp] [--old-binary PATH] [--warm-up 20] [--ns-prefix nqptp-]
-//       [--offline-estimator]
+//       [--offline-estimator] [--save DIR]
 //
 // Scenarios (plan() below): "steady" (the default): per path and drift (wire −50, +50; Wi-Fi 0,
 // −20, +50), 240 s, steady from 120 s, once the rate's baseline is full. "episodes": one run per
@@ -51,7 +51,8 @@
 // --offline-estimator adds a row per run for the tracking estimator alone, fed afterwards with
 // the probe's samples of the same Syncs (same path, same kernel stamps, no daemon around it).
 
-import { rmSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { TRACKING_IDLE, trackOffset, type TrackingState } from "../src/clock/offset/tracking.ts";
 import { decode } from "../src/ptp/decode.ts";
 import { encodeAnnounce, encodeFollowUp, encodeSync } from "../src/ptp/encode.ts";
@@ -284,6 +285,8 @@ interface Options {
   prefix: string;
   offline: boolean;
   warmUpS: number;
+  /** Write each run's master config and the probe's Syncs (k, departure, arrival) here, to replay offline. */
+  saveDir: string;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -300,6 +303,7 @@ function parseArgs(argv: string[]): Options {
     prefix: "nqptp-",
     offline: false,
     warmUpS: 20,
+    saveDir: "",
   };
   const list = (v: string) => v.split(",").filter((x) => x !== "");
   const number = (name: string, v: string) => {
@@ -326,6 +330,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === "--ns-prefix") o.prefix = value();
     else if (a === "--offline-estimator") o.offline = true;
     else if (a === "--warm-up") o.warmUpS = number(a, value());
+    else if (a === "--save") o.saveDir = value();
     else throw new Error(`unknown argument ${a}`);
   }
   for (const p of o.paths) if (!(p in PATHS)) throw new Error(`unknown path ${p}: one of ${Object.keys(PATHS).join(", ")}`);
@@ -574,6 +579,12 @@ async function runOnce(o: Options, binary: string, reader: string, run: RunPlan,
     );
     const delays = pathDelays(master.output(), probeProcess.output(), config.warmUpSyncs);
     if (delays.length === 0) throw new Error(`the probe saw no Sync; the master said:\n${master.output().slice(-2000)}`);
+    if (o.saveDir) {
+      const file = join(o.saveDir, `${run.path}-${run.ppm}-${seed}.json`);
+      const published = Object.fromEntries(daemons.map((d, i) => [d.filter, collected[i]!.map((s) => [String(s.localTimeNs), String(s.errorNs)])]));
+      writeFileSync(file, JSON.stringify({ config, syncs: delays.map((d) => [d.k, String(d.departure), String(d.rxNs)]), published }));
+      console.log(`  (saved ${delays.length} Syncs and what each daemon published to ${file})`);
+    }
     // The path's own minimum: from the Syncs outside every episode (a queue's Syncs are late on purpose).
     const quiet = delays.filter(
       (d) =>
@@ -632,7 +643,7 @@ function report(run: RunPlan, outcome: Awaited<ReturnType<typeof runOnce>>, rows
       `  [${r.filter}] steady ${run.steady.fromS}-${run.steady.toS} s, n=${st.n}: |error| median ${f1(st.absMedianUs)} µs; above the path minimum median ${f1(st.belowMedianUs)} p99 ${f1(st.belowP99Us)} µs; p1–p99 spread ${f1(st.spreadUs)} µs`,
     );
     rows.push(`| ${label} | ${r.filter} | steady | ${f1(st.belowMedianUs)} / ${f1(st.belowP99Us)} | ${f1(st.spreadUs)} |`);
-    for (const e of run.episodes) {
+    for (const e of run.episodes.filter((x) => x.atS + x.seconds + 20 <= run.seconds)) {
       const ef = episodeFigures(r.points, e);
       const what = e.kind === "queue" ? `queue ${e.ms} ms for ${e.seconds} s` : `power save 0–${e.ms} ms for ${e.seconds} s`;
       console.log(
@@ -641,6 +652,7 @@ function report(run: RunPlan, outcome: Awaited<ReturnType<typeof runOnce>>, rows
       rows.push(`| ${label} | ${r.filter} | ${what} | excursion ${f1(ef.largestUs)} | after ${f1(ef.afterUs)} |`);
     }
     run.steps.forEach((step, i) => {
+      if (step.atS >= run.seconds) return;
       const until = run.steps[i + 1]?.atS ?? run.seconds;
       const sf = stepFigures(r.points, step.atS, until);
       const what = `step ${step.ns > 0 ? "up" : "down"} ${Math.abs(step.ns) / 1e6} ms`;

@@ -110,7 +110,7 @@ function withAnchor(t: TrackingTimeline, rules: TrackingRules, n: Numeric): Trac
   const run = trailingLows(t.recent).length;
   if (run < lowRunNeeded(t.recent, run, rules)) return t;
   const x = Math.round(last.x);
-  return { ...joinWindow(t, { x, y: Math.round(t.level + t.rate * x), delayed: false }, rules, n), supportX: null };
+  return { ...joinWindow(t, { x, y: Math.round(t.level + t.rate * x), delayed: false }, rules, n), supportX: null, episodeEndX: x };
 }
 
 /**
@@ -279,7 +279,7 @@ export function updateFit(t: TrackingTimeline, p: Point, arrival: Arrival, rules
     const good = t.window.filter((q) => !q.delayed);
     // The path's spread, measured again every sample while the window is small, then once a second.
     if (t.window.length < 32 || p.x >= jitterDueX) {
-      jitterNs = jitterScale(t.window, rate, n);
+      jitterNs = jitterScale(t.window, rate, t.episodeEndX, jitterNs, n);
       jitterDueX = p.x + 1e9;
     }
     const samplesPerNs = good.length >= 2 ? (good.length - 1) / windowSpan(good) : 0;

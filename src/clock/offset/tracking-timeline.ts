@@ -60,6 +60,8 @@ export interface TrackingTimeline {
   readonly rateUpdatedX: number;
   /** ns. The level is the support line over the window's last this much: longer while the rate's baseline is long. */
   readonly levelSpanNs: number;
+  /** x of the end of the last long run of low samples (a queue): the path's spread is measured from after it. */
+  readonly episodeEndX: number | null;
   /** The path's delay spread (jitterScale), ns, and the x after which it is measured again. */
   readonly jitterNs: number;
   readonly jitterDueX: number;
@@ -246,6 +248,7 @@ function buildTimeline(
     measured: NO_EVIDENCE,
     rateUpdatedX: newestX,
     levelSpanNs: n.shortestBaselineNs,
+    episodeEndX: null,
     jitterNs: from.jitterNs,
     jitterDueX: newestX,
     newestX,
@@ -290,6 +293,7 @@ function shifted(t: TrackingTimeline, dx: number, dy: number): TrackingTimeline 
     newestX: t.newestX + dx,
     highSinceX: t.highSinceX === null ? null : t.highSinceX + dx,
     lowSinceX: t.lowSinceX === null ? null : t.lowSinceX + dx,
+    episodeEndX: t.episodeEndX === null ? null : t.episodeEndX + dx,
     evidenceUntilX: t.evidenceUntilX === null ? null : t.evidenceUntilX + dx,
   };
 }
@@ -387,14 +391,19 @@ export function withLeaving(
 
 /**
  * The path's delay spread: the median depth of the window's last 32 points below the line of
- * slope `rate` on or above all of them (startJitterNs until there are 4).
+ * slope `rate` on or above all of them, leaving out those of a queue that has just ended (they
+ * are that queue's delay, not the path's): `previous` while there are not yet 4 after it, and
+ * startJitterNs until there are 4 at all.
  */
-export function jitterScale(window: readonly WindowPoint[], rate: number, n: Numeric): number {
-  if (window.length < 4) return n.startJitterNs;
-  const level = supportLevel(window, rate);
-  const count = Math.min(window.length, DEPTHS.length);
+export function jitterScale(window: readonly WindowPoint[], rate: number, episodeEndX: number | null, previous: number, n: Numeric): number {
+  let from = Math.max(0, window.length - DEPTHS.length);
+  while (episodeEndX !== null && from < window.length && window[from]!.x <= episodeEndX) from++;
+  const count = window.length - from;
+  if (count < 4) return window.length < 4 ? n.startJitterNs : previous;
+  let level = -Infinity;
+  for (let i = from; i < window.length; i++) level = Math.max(level, window[i]!.y - rate * window[i]!.x);
   for (let i = 0; i < count; i++) {
-    const p = window[window.length - 1 - i]!;
+    const p = window[from + i]!;
     DEPTHS[i] = level + rate * p.x - p.y;
   }
   return Math.max(selectMedian(DEPTHS, count), 1000);

@@ -296,6 +296,19 @@ describe("delay that lasts: a standing queue is not a step", () => {
     });
   }
 
+  test("after a queue the path's spread is measured from the samples after it, not from the queue's", () => {
+    const stream = makeStream({ seconds: 200, path: WIRE, seed: 43, ppm: 5, burst: { atS: AT, seconds: 20, minNs: 40 * MS, maxNs: 40 * MS } });
+    let state: TrackingState = TRACKING_IDLE;
+    const jitterAfter: number[] = [];
+    for (const sample of stream.samples) {
+      state = trackOffset(state, sample).state;
+      const t = Number(sample.localTimeNs - LOCAL0) / S;
+      if (t > AT + 20 && t < AT + 30) jitterAfter.push(state.timeline!.jitterNs);
+    }
+    // The wire's own spread is a few µs (at least the 1 µs floor); the queue's samples were 40 ms deep.
+    expect(Math.max(...jitterAfter)).toBeLessThan(20 * US);
+  });
+
   for (const path of [WIRE, WIFI]) {
     test(`${path.name}: Wi-Fi power-save delay (0–100 ms, uniform, for 20 s) moves nothing`, () => {
       for (const seed of [1, 2, 3]) {
