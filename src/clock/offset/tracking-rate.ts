@@ -70,7 +70,15 @@ export function measureRate(
   for (let i = points.length - 1; i >= -1 && k < scales.length; i--) {
     const p = i >= 0 ? points[i]! : null;
     while (k < scales.length && (p === null || p.x < newest - scales[k]!)) {
-      const m = measureScale(hull, newest, scales[k]!, k === 0, samplesPerNs, jitterNs, rules);
+      const m = measureScale(
+        hull,
+        newest,
+        scales[k]!,
+        measured.length === 0 && k === 0 && points[0]!.x >= newest - scales[k]!,
+        samplesPerNs,
+        jitterNs,
+        rules,
+      );
       if (m !== null) measured.push(m);
       k++;
     }
@@ -95,6 +103,7 @@ function measureScale(
   hull: readonly Point[],
   newest: number,
   scale: number,
+  /** The shortest scale, over all the samples there are: measured whatever its span. */
   shortest: boolean,
   samplesPerNs: number,
   jitterNs: number,
@@ -102,8 +111,9 @@ function measureScale(
 ): Measured | null {
   if (hull.length < 2) return null;
   const span = newest - hull[hull.length - 1]!.x;
-  // A longer scale counts only when its samples reach back far enough to make it longer (after
-  // a gap or a queue the short ones may hold only the few samples since).
+  // A scale counts only when its samples reach back far enough to make it that long (after a gap
+  // or a queue the short ones may hold only the few samples since), but for the shortest while
+  // the samples are all there are (a timeline's first seconds).
   if (!shortest && span < scale * 0.75) return null;
   const slope = chordSlope([...hull].reverse(), rules.chordFrom, rules.chordTo);
   if (slope === null) return null;

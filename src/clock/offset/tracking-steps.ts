@@ -9,7 +9,7 @@
 //   updateFit     the rate (from the long baseline) and the level (from the window)
 
 import { supportLevel, type Point } from "./hull.ts";
-import { measureRate } from "./tracking-rate.ts";
+import { combine, faded, measureRate } from "./tracking-rate.ts";
 import type { SampleClass, TrackingOutcome, TrackingRules, TrackingSample } from "./tracking.ts";
 import {
   clamp,
@@ -110,7 +110,13 @@ function withAnchor(t: TrackingTimeline, rules: TrackingRules, n: Numeric): Trac
   const run = trailingLows(t.recent).length;
   if (run < lowRunNeeded(t.recent, run, rules)) return t;
   const x = Math.round(last.x);
-  return { ...joinWindow(t, { x, y: Math.round(t.level + t.rate * x), delayed: false }, rules, n), supportX: null, episodeEndX: x };
+  // The episode this run belongs to: a new one, or the last one carried on when this run began
+  // within stepWithinNs of its end (power-save delay lets the odd Sync through between runs).
+  const e = t.episode;
+  const episode = e !== null && t.lowSinceX - e.endX <= n.stepWithinNs ? { startX: e.startX, endX: x } : { startX: t.lowSinceX, endX: x };
+  const window = t.window.map((q) => (!q.delayed && q.x >= episode.startX && q.x <= episode.endX ? { ...q, delayed: true } : q));
+  const anchored = joinWindow({ ...t, window }, { x, y: Math.round(t.level + t.rate * x), delayed: false }, rules, n);
+  return { ...anchored, supportX: null, episode };
 }
 
 /**
@@ -275,11 +281,12 @@ export function updateFit(t: TrackingTimeline, p: Point, arrival: Arrival, rules
   // while the level follows a run down, only followDown moves it.
   if (arrival.kind !== "inlier" || t.lowSinceX !== null) return arrival.kind === "held" || arrival.kind === "high" ? t : rebase(t, n);
   let { rate, jitterNs, jitterDueX, measured, rateUpdatedX, levelSpanNs, supportX } = t;
-  if (t.window.length < 32 || p.x - rateUpdatedX >= RATE_EVERY_NS) {
+  const afterEpisode = t.episode === null || p.x > t.episode.endX + n.stepWithinNs;
+  if (afterEpisode && (t.window.length < 32 || p.x - rateUpdatedX >= RATE_EVERY_NS)) {
     const good = t.window.filter((q) => !q.delayed);
     // The path's spread, measured again every sample while the window is small, then once a second.
     if (t.window.length < 32 || p.x >= jitterDueX) {
-      jitterNs = jitterScale(t.window, rate, t.episodeEndX, jitterNs, n);
+      jitterNs = jitterScale(t.window, rate, t.episode, jitterNs, n);
       jitterDueX = p.x + 1e9;
     }
     const samplesPerNs = good.length >= 2 ? (good.length - 1) / windowSpan(good) : 0;
@@ -287,7 +294,14 @@ export function updateFit(t: TrackingTimeline, p: Point, arrival: Arrival, rules
     const latest = measureRate(baseline, samplesPerNs, jitterNs, rules, n.rateScales);
     if (latest !== null) {
       const e = latest.evidence;
-      measured = { sum: clamp(e.sum / e.weight, n.maxRate) * e.weight, weight: e.weight };
+      // Averaged with the measures before it, by precision, those fading over rateAverageNs: the
+      // scale Lepski's rule takes can change from one measure to the next. A measure counts for
+      // the time since the one before (every sample while the window is small), so that the
+      // first seconds' many measures of few samples do not outweigh what the rate is believed to be.
+      const share = Math.min(1, Math.max(0, p.x - rateUpdatedX) / RATE_EVERY_NS);
+      const weight = e.weight * share;
+      const latestEvidence = { sum: clamp(e.sum / e.weight, n.maxRate) * weight, weight };
+      measured = combine(faded(measured, p.x - rateUpdatedX, n.rateAverageNs), latestEvidence);
       rateUpdatedX = Math.max(rateUpdatedX, p.x);
       rate = rateOf(evidenceAt({ ...t, measured }, p.x, n), n);
       levelSpanNs = Math.min(n.windowNs, Math.max(n.shortestBaselineNs, latest.scale / 2));

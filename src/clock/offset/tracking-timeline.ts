@@ -28,6 +28,11 @@ export interface RecentSample extends Point {
   readonly kind: SampleClass;
 }
 
+export interface Episode {
+  readonly startX: number;
+  readonly endX: number;
+}
+
 /** The best (highest) sample of one bucket of the rate history, and where the bucket begins. */
 export interface HistoryPoint extends Point {
   readonly bucketX: number;
@@ -60,8 +65,13 @@ export interface TrackingTimeline {
   readonly rateUpdatedX: number;
   /** ns. The level is the support line over the window's last this much: longer while the rate's baseline is long. */
   readonly levelSpanNs: number;
-  /** x of the end of the last long run of low samples (a queue): the path's spread is measured from after it. */
-  readonly episodeEndX: number | null;
+  /**
+   * The last episode of delay: long runs of low samples (a queue, power-save) and the few good
+   * ones between them (stepWithinNs or less apart), from the first's start to the last's end.
+   * Its samples say nothing of the clocks: they are flagged delayed, the path's spread is
+   * measured from after it, and the rate not until stepWithinNs after it.
+   */
+  readonly episode: Episode | null;
   /** The path's delay spread (jitterScale), ns, and the x after which it is measured again. */
   readonly jitterNs: number;
   readonly jitterDueX: number;
@@ -94,6 +104,7 @@ export interface Numeric {
   gapNs: number;
   gapRateWander: number;
   rateMemoryNs: number;
+  rateAverageNs: number;
   rateWindowNs: number;
   /** The baselines the rate is measured over: windowNs, twice that, … up to rateWindowNs. */
   rateScales: readonly number[];
@@ -127,6 +138,7 @@ export function numeric(rules: TrackingRules): Numeric {
       gapNs: Number(rules.gapNs),
       gapRateWander: rules.gapRateWanderPpm * 1e-6,
       rateMemoryNs: Number(rules.rateMemoryNs),
+      rateAverageNs: Number(rules.rateAverageNs),
       rateWindowNs: Number(rules.rateWindowNs),
       rateScales: scalesOf(Number(rules.shortestBaselineNs), Number(rules.rateWindowNs)),
       shortestBaselineNs: Number(rules.shortestBaselineNs),
@@ -248,7 +260,7 @@ function buildTimeline(
     measured: NO_EVIDENCE,
     rateUpdatedX: newestX,
     levelSpanNs: n.shortestBaselineNs,
-    episodeEndX: null,
+    episode: null,
     jitterNs: from.jitterNs,
     jitterDueX: newestX,
     newestX,
@@ -293,7 +305,7 @@ function shifted(t: TrackingTimeline, dx: number, dy: number): TrackingTimeline 
     newestX: t.newestX + dx,
     highSinceX: t.highSinceX === null ? null : t.highSinceX + dx,
     lowSinceX: t.lowSinceX === null ? null : t.lowSinceX + dx,
-    episodeEndX: t.episodeEndX === null ? null : t.episodeEndX + dx,
+    episode: t.episode === null ? null : { startX: t.episode.startX + dx, endX: t.episode.endX + dx },
     evidenceUntilX: t.evidenceUntilX === null ? null : t.evidenceUntilX + dx,
   };
 }
@@ -395,9 +407,9 @@ export function withLeaving(
  * are that queue's delay, not the path's): `previous` while there are not yet 4 after it, and
  * startJitterNs until there are 4 at all.
  */
-export function jitterScale(window: readonly WindowPoint[], rate: number, episodeEndX: number | null, previous: number, n: Numeric): number {
+export function jitterScale(window: readonly WindowPoint[], rate: number, episode: Episode | null, previous: number, n: Numeric): number {
   let from = Math.max(0, window.length - DEPTHS.length);
-  while (episodeEndX !== null && from < window.length && window[from]!.x <= episodeEndX) from++;
+  while (episode !== null && from < window.length && window[from]!.x <= episode.endX) from++;
   const count = window.length - from;
   if (count < 4) return window.length < 4 ? n.startJitterNs : previous;
   let level = -Infinity;

@@ -90,8 +90,10 @@ export interface TrackingRules {
    * level is measured again from the new samples (the rate carries on either way).
    */
   gapRateWanderPpm: number;
-  /** ns. What the rate was believed to be when a timeline began fades over about this long. */
+  /** ns. What the rate was believed to be when a timeline began fades over about this long … */
   rateMemoryNs: bigint;
+  /** ns. … and the rate's measures are averaged over about this long (the baseline taken can change from one to the next). */
+  rateAverageNs: bigint;
   /** ppm. A new timeline's rate starts at 0 ppm, believed to within this (one standard deviation). */
   startRateUncertaintyPpm: number;
   /** ns. The path's delay spread assumed until 4 samples have measured it. */
@@ -131,6 +133,7 @@ export const DEFAULT_TRACKING_RULES: TrackingRules = {
   gapPolicy: "continue",
   gapRateWanderPpm: 5,
   rateMemoryNs: 30n * NS_PER_SECOND,
+  rateAverageNs: 10n * NS_PER_SECOND,
   startRateUncertaintyPpm: 100,
   startJitterNs: NS_PER_MS,
   slopeErrorFactor: 4,
