@@ -670,6 +670,9 @@ async function main(argv: string[]): Promise<void> {
   if (argv[0] === "--master") return masterSimulator(JSON.parse(argv[1]!) as MasterConfig);
   if (argv[0] === "--probe") return probe(argv[1]!, Number(argv[2]));
   const o = parseArgs(argv);
+  // Stopped by a signal, leave through process.exit: the labs take their namespaces and processes down on "exit".
+  process.on("SIGINT", () => process.exit(130));
+  process.on("SIGTERM", () => process.exit(143));
   const reason = labUnavailableReason();
   if (reason) throw new Error(`cannot run: ${reason}`);
   const binary = o.binary || (await compiledBinary());
