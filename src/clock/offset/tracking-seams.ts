@@ -17,6 +17,7 @@ const TIMELINE_NOTES: Partial<Record<TrackingStep["outcome"], string>> = {
   LOCAL_CLOCK_STEPPED: "the local clock went back: a new timeline",
   RESTARTED_AFTER_GAP: "heard again after a silence: offset estimate restarted",
   REMEASURED_AFTER_GAP: "heard again after a silence: offset measured again, rate kept",
+  PAIRED_AT_LAST: "its first Sync paired with its Follow_Up: a new timeline without the Follow_Ups that came alone",
 };
 
 function timelineNote(step: TrackingStep): FilterNote | null {

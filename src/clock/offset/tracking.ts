@@ -190,7 +190,9 @@ export type TrackingOutcome =
   /** The local clock went back: a new timeline. */
   | "LOCAL_CLOCK_STEPPED"
   /** A Follow_Up used without its Sync while paired samples are coming: ignored. */
-  | "UNPAIRED_IGNORED";
+  | "UNPAIRED_IGNORED"
+  /** The first paired sample of a timeline begun on unpaired ones: a new timeline from it alone. */
+  | "PAIRED_AT_LAST";
 
 export interface TrackingStep {
   state: TrackingState;
@@ -207,7 +209,8 @@ export function startsTimeline(outcome: TrackingOutcome): boolean {
     outcome === "STEPPED_DOWN" ||
     outcome === "FOLLOWED_DOWN" ||
     outcome === "RESTARTED_AFTER_GAP" ||
-    outcome === "LOCAL_CLOCK_STEPPED"
+    outcome === "LOCAL_CLOCK_STEPPED" ||
+    outcome === "PAIRED_AT_LAST"
   );
 }
 
@@ -264,6 +267,13 @@ function beforeClassifying(
   if (p.x < old.newestX - n.reorderNs) return { step: published(startFrom(sample, startEvidence(n), false, n), "LOCAL_CLOCK_STEPPED", 0) };
   if (!paired && old.pairedSeen) {
     return { step: { state, outcome: "UNPAIRED_IGNORED", estimate: estimateAt(old, Math.max(p.x, old.newestX)) } };
+  }
+  if (paired && !old.pairedSeen) {
+    // A timeline begun on unpaired samples begins again at the first paired one, without them and
+    // from 0 ppm: they are late by more than the Sync's own delay (on a slow machine just after
+    // start-up a Follow_Up's stamp can be ms late), and left in the window they tilt the hull.
+    // Published at the newest local time seen, as any sample (its Follow_Up came after its Sync).
+    return { step: published(startFrom(sample, startEvidence(n), true, n), "PAIRED_AT_LAST", Math.max(0, old.newestX - p.x)) };
   }
   const silence = p.x - old.newestX;
   if (silence < n.gapNs) return { timeline: old, resumed: false };
