@@ -214,8 +214,11 @@ export function followDown(
   const previousX = t.recent.length >= 2 ? t.recent[t.recent.length - 2]!.x : p.x;
   const level = Math.max(target, t.level - n.followDownRate * Math.max(0, p.x - previousX));
   if (level > target) return { timeline: { ...t, level }, outcome: "FOLLOWING_DOWN" };
-  // There: the new timeline is the run's (its level is the target, where the slew ends).
-  return { step: { timeline: restartFrom(t, run, n), outcome: "FOLLOWED_DOWN" } };
+  // There: the new timeline is the run's (its level is the target, where the slew ends). Its
+  // rate starts from the old one but is measured again at once from the run: had the old rate
+  // been wrong, the samples would have fallen away from the fit just so, and kept it wrong.
+  const weakPrior = { sum: t.rate * n.startPriorWeight, weight: n.startPriorWeight };
+  return { step: { timeline: restartFrom(t, run, n, weakPrior, true), outcome: "FOLLOWED_DOWN" } };
 }
 
 /** The level is following a run of low samples down (the run has outlasted holdNs). */

@@ -14,7 +14,7 @@
 import { subU64, toI64, toU64 } from "../../time/ns.ts";
 import { supportLevel, type Point } from "./hull.ts";
 import { selectMedian } from "./order-statistics.ts";
-import { NO_EVIDENCE, combine, faded, type RateEvidence } from "./tracking-rate.ts";
+import { NO_EVIDENCE, combine, faded, measureRate, type RateEvidence } from "./tracking-rate.ts";
 import type { SampleClass, TrackingRules, TrackingSample } from "./tracking.ts";
 
 /** A point of the level window; `delayed`: low (lowBelowNs below the fit) when it came. */
@@ -114,6 +114,8 @@ export interface Numeric {
   startJitterNs: number;
   rebaseAfterNs: number;
   recentSamples: number;
+  /** The rules these are the numbers of. */
+  rules: TrackingRules;
 }
 
 const NUMERIC = new WeakMap<TrackingRules, Numeric>();
@@ -147,6 +149,7 @@ export function numeric(rules: TrackingRules): Numeric {
       startJitterNs: Number(rules.startJitterNs),
       rebaseAfterNs: Number(rules.rebaseAfterNs),
       recentSamples: rules.recentSamples,
+      rules,
     };
     NUMERIC.set(rules, n);
   }
@@ -231,9 +234,15 @@ function buildTimeline(
   evidence: RateEvidence,
   from: { pairedSeen: boolean; epoch: number; jitterNs: number },
   n: Numeric,
+  measure = false,
 ): TrackingTimeline {
   const sorted = sortedUnique(points);
-  const rate = rateOf(evidence, n);
+  // Measured from the points themselves when asked (they are then many, and the prior suspect).
+  const latest = measure
+    ? measureRate(sorted, sorted.length >= 2 ? (sorted.length - 1) / windowSpan(sorted) : 0, from.jitterNs, n.rules, n.rateScales)
+    : null;
+  const measured = latest === null ? NO_EVIDENCE : latest.evidence;
+  const rate = rateOf(combine(evidence, measured), n);
   const level = supportLevel(sorted, rate);
   const lowNs = lowBelowNs(from.jitterNs, n);
   const window = sorted.map((p) => ({ x: p.x, y: p.y, delayed: p.y - (level + rate * p.x) < -lowNs }));
@@ -257,7 +266,7 @@ function buildTimeline(
     supportX: null,
     prior: evidence,
     priorX: newestX,
-    measured: NO_EVIDENCE,
+    measured,
     rateUpdatedX: newestX,
     levelSpanNs: n.shortestBaselineNs,
     episode: null,
@@ -279,12 +288,22 @@ export function startFrom(sample: TrackingSample, evidence: RateEvidence, paired
   return buildTimeline(ref, [{ x: 0, y: 0 }], evidence, from, n);
 }
 
-/** A new timeline from some points of `t` (relative to t's reference): the first becomes the reference. */
-export function restartFrom(t: TrackingTimeline, points: readonly Point[], n: Numeric): TrackingTimeline {
+/**
+ * A new timeline from some points of `t` (relative to t's reference): the first becomes the
+ * reference. Its rate starts from what `t` knows of it, or from `evidence`, and with `measure`
+ * is measured from the points too.
+ */
+export function restartFrom(
+  t: TrackingTimeline,
+  points: readonly Point[],
+  n: Numeric,
+  evidence: RateEvidence = evidenceOf(t, n),
+  measure = false,
+): TrackingTimeline {
   const origin = points[0]!;
   const ref = { refLocalNs: t.refLocalNs + BigInt(origin.x), refOffsetNs: toU64(t.refOffsetNs + BigInt(origin.y)) };
   const shifted = points.map((p) => ({ x: p.x - origin.x, y: p.y - origin.y }));
-  return buildTimeline(ref, shifted, evidenceOf(t, n), t, n);
+  return buildTimeline(ref, shifted, evidence, t, n, measure);
 }
 
 // ---- moving a timeline ----

@@ -326,6 +326,26 @@ describe("delay that lasts: a standing queue is not a step", () => {
     });
   }
 
+  test("a wrong rate that lets the samples fall away is measured again when the level has followed them down", () => {
+    for (const path of [WIRE, WIFI]) {
+      const stream = makeStream({ seconds: 200, path, seed: 44, ppm: 0 });
+      // The first 2 s: delay falling from 1 ms to nothing (a sender's start-up), a slope of +500 ppm.
+      stream.samples = stream.samples.map((q) => {
+        const t = Number(q.localTimeNs - LOCAL0) / S;
+        return t < 2 ? { ...q, offsetNs: q.offsetNs - BigInt(Math.round((2 - t) * 500_000)) } : q;
+      });
+      const { published, state } = runFilter(stream);
+      const followed = published.filter((p) => p.outcome === "FOLLOWED_DOWN");
+      console.log(
+        `${path.name}, a wrong first rate: followed down at ${followed.map((p) => p.t.toFixed(1)).join(", ")} s; rate at the end ${trackingRatePpm(state)!.toFixed(3)} ppm`,
+      );
+      // Once, not again and again with the same wrong rate.
+      expect(followed.length).toBe(1);
+      expect(Math.abs(trackingRatePpm(state)!)).toBeLessThan(path === WIRE ? 0.1 : 2);
+      expect(figures(published, followed[0]!.t + 30).median).toBeLessThanOrEqual(path === WIRE ? 5 * US : 50 * US);
+    }
+  });
+
   test("evidence with no step (a new Announce, the same time) changes nothing", () => {
     for (const path of [WIRE, WIFI]) {
       const stream = makeStream({ seconds: 120, path, seed: 40, ppm: 10 });
