@@ -4,7 +4,7 @@
 //
 // The event port is read by a Worker (poll()/recvmsg() on a libc socket with SO_TIMESTAMPNS: a
 // kernel stamp per Sync), the general port by a Bun socket stamped with ioctl(SIOCGSTAMPNS), with
-// fallbacks said once. Why, with the measurements: bench/README.md, "Why the event port is read by a Worker".
+// fallbacks said once (and, once, event datagrams that came without their kernel stamp). Why, with the measurements: bench/README.md, "Why the event port is read by a Worker".
 //
 // Multicast: ptp4l and other IEEE 1588 masters send to 224.0.1.129 / ff0e::181; when bound to
 // the wildcard, every socket joins those groups on every interface (multicast.ts), again every
@@ -73,6 +73,7 @@ export async function openPtpSockets(options: PtpSocketsOptions): Promise<PtpSoc
   let reader: EventReader | null = null;
   let refreshTimer: ReturnType<typeof setInterval> | null = null;
   let warned = false;
+  let warnedUnstamped = false;
   const warnOnce = (role: PtpPortRole, message: string) => {
     if (warned) return;
     warned = true;
@@ -155,7 +156,19 @@ export async function openPtpSockets(options: PtpSocketsOptions): Promise<PtpSoc
         sockets: timestamped.sockets,
         localClock: options.localClock,
         workerUrl: options.workerUrl,
-        onDatagram: (d) =>
+        onDatagram: (d) => {
+          // The socket option was accepted, yet this datagram came without its stamp: the
+          // Worker read the clock instead. Said once, so that it never goes unnoticed.
+          if (!d.kernelStamp && !warnedUnstamped) {
+            warnedUnstamped = true;
+            options.onError(
+              "event",
+              new Error(
+                `kernel receive timestamps are missing on the PTP event port (a datagram from ${d.address} came without SCM_TIMESTAMPNS); ` +
+                  "such datagrams are stamped when the reader gets them, which can be late under load: offsets will be less accurate",
+              ),
+            );
+          }
           options.onDatagram({
             role: "event",
             data: Buffer.from(d.data.buffer, d.data.byteOffset, d.data.byteLength),
@@ -163,7 +176,8 @@ export async function openPtpSockets(options: PtpSocketsOptions): Promise<PtpSoc
             address: d.address,
             receivedAtNs: d.receivedAtNs,
             kernelStamp: d.kernelStamp,
-          }),
+          });
+        },
         onError: (error) => options.onError("event", error),
       });
       // Nothing may be left unhandled if the general port fails while the Worker loads.
