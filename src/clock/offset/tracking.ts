@@ -92,7 +92,12 @@
 // Unpaired samples (a Follow_Up used without its Sync, syfu.ts) are late by the sender's
 // Sync→Follow_Up gap and lack the Sync's correctionField, which may be of either sign: they
 // are ignored once the timeline has had a paired sample, and used when every sample is
-// unpaired (a sender whose Syncs never arrive: all alike, so the fit is consistent).
+// unpaired (a sender whose Syncs never arrive: all alike, so the fit is consistent). A timeline
+// begun on unpaired samples begins again at the first paired one (PAIRED_AT_LAST), without them
+// and from 0 ppm: they are late by more than the Sync's own delay (on a slow machine just after
+// start-up, a Follow_Up's stamp can be milliseconds late), and left in the window they tilted
+// the hull by hundreds of ppm (seen on an emulated arm64 system: a first unpaired sample 0.9 ms
+// below the paired ones that followed gave a 476 ppm rate, and errors of 2 ms for a minute).
 
 import { NS_PER_MS, NS_PER_SECOND, NS_PER_US, subU64, toI64, toU64 } from "../../time/ns.ts";
 
@@ -274,7 +279,9 @@ export type TrackingOutcome =
   /** The local clock went back: a new timeline. */
   | "LOCAL_CLOCK_STEPPED"
   /** A Follow_Up used without its Sync while paired samples are coming: ignored. */
-  | "UNPAIRED_IGNORED";
+  | "UNPAIRED_IGNORED"
+  /** The first paired sample of a timeline begun on unpaired ones: a new timeline from it alone. */
+  | "PAIRED_AT_LAST";
 
 export interface TrackingStep {
   state: TrackingState;
@@ -290,7 +297,8 @@ export function startsTimeline(outcome: TrackingOutcome): boolean {
     outcome === "STEPPED_UP" ||
     outcome === "STEPPED_DOWN" ||
     outcome === "RESTARTED_AFTER_GAP" ||
-    outcome === "LOCAL_CLOCK_STEPPED"
+    outcome === "LOCAL_CLOCK_STEPPED" ||
+    outcome === "PAIRED_AT_LAST"
   );
 }
 
@@ -686,6 +694,12 @@ export function trackOffset(state: TrackingState, sample: TrackingSample, rules:
   const paired = sample.paired !== false;
   if (p.x < old.newestX - n.reorderNs) return step(startFrom(sample, startEvidence(n), false, n), "LOCAL_CLOCK_STEPPED", 0);
   if (!paired && old.pairedSeen) return { state, outcome: "UNPAIRED_IGNORED", estimate: estimateAt(old, Math.max(p.x, old.newestX)) };
+  if (paired && !old.pairedSeen) {
+    // Published at the newest local time seen, as any sample: it may be older than the unpaired
+    // ones (its Follow_Up came after its Sync).
+    const fresh = startFrom(sample, startEvidence(n), true, n);
+    return step(fresh, "PAIRED_AT_LAST", Math.max(0, old.newestX - p.x));
+  }
   let resumed = false;
   if (p.x - old.newestX >= n.gapNs) {
     if (rules.gapPolicy === "restart") return step(startFrom(sample, startEvidence(n), false, n), "RESTARTED_AFTER_GAP", 0);
