@@ -20,7 +20,7 @@
 //
 // Root only, with qemu-system-arm, qemu-user-static, binfmt-support, mmdebstrap and
 // gcc-aarch64-linux-gnu (scripts/test.sh installs them): skipped otherwise, with the reason in
-// the title. The machine's system is built once and cached (about 3 minutes cold); a run takes
+// the title. The machine's system is built once and cached (2-3 minutes cold); a run takes
 // about 3 minutes. NQPTP_ARM64_KEEP=1 keeps what the guest wrote (results, journal, console).
 
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
