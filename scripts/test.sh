@@ -35,6 +35,15 @@ if [ -f "$clients/build-shairport-sync.sh" ]; then
     pkg-config --exists "${module_package%%:*}" 2>/dev/null || need+=("${module_package#*:}")
   done
 fi
+# test/e2e/arm64-system.test.ts: an arm64 Debian booted under qemu-system-aarch64. Its root is built by
+# mmdebstrap through binfmt_misc with qemu-user-static (the test enables the binfmt entry itself).
+# qemu-user-static conflicts only with qemu-user-binfmt (apt removes that one if present, and it is
+# never installed here: no recommends), not with qemu-user, which arm64.test.ts runs: both stay.
+# mke2fs makes the disk images.
+command -v qemu-system-aarch64 >/dev/null 2>&1 || need+=(qemu-system-arm)
+command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
+command -v update-binfmts >/dev/null 2>&1 || [ -x /usr/sbin/update-binfmts ] || need+=(binfmt-support)
+command -v mke2fs >/dev/null 2>&1 || [ -x /usr/sbin/mke2fs ] || need+=(e2fsprogs)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing Debian packages the tests need: ${need[*]}"

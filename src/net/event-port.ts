@@ -1,7 +1,8 @@
 // The event port as it is meant to be read: timestamped libc sockets (timestamped-socket.ts) read
 // by the Worker (event-reader.ts), each Sync with its own kernel stamp. Started in two steps, so
 // that the general port binds while the Worker loads: startEventReaderPort() binds and starts,
-// settleEventReaderPort() waits and says what became of it. When it fails, the caller falls back
+// settleEventReaderPort() waits and says what became of it (and, once, a datagram that came without
+// its kernel stamp). When it fails, the caller falls back
 // to Bun sockets (stamped-bun-port.ts) and chooseStamping (stamping.ts) says what that means.
 
 import type { LocalClock } from "../time/clocks.ts";
@@ -44,11 +45,24 @@ export type EventReaderOutcome =
 export function startEventReaderPort(options: EventReaderPortOptions): EventReaderStartup {
   const bound = bindTimestampedEventSockets(options);
   if ("unavailable" in bound) return { kind: "no-timestamp-option", reason: bound.unavailable };
+  let unstampedSaid = false;
   const reader = startEventReader({
     sockets: bound.sockets,
     localClock: options.localClock,
     workerUrl: options.workerUrl,
-    onDatagram: (d) =>
+    onDatagram: (d) => {
+      // The socket option was accepted, yet this datagram came without its stamp: the Worker
+      // read the clock instead. Said once, so that it never goes unnoticed.
+      if (!d.kernelStamp && !unstampedSaid) {
+        unstampedSaid = true;
+        options.onError(
+          "event",
+          new Error(
+            `kernel receive timestamps are missing on the PTP event port (a datagram from ${d.address} came without SCM_TIMESTAMPNS); ` +
+              "such datagrams are stamped when the reader gets them, which can be late under load: offsets will be less accurate",
+          ),
+        );
+      }
       options.onDatagram({
         role: "event",
         data: Buffer.from(d.data.buffer, d.data.byteOffset, d.data.byteLength),
@@ -56,7 +70,8 @@ export function startEventReaderPort(options: EventReaderPortOptions): EventRead
         address: d.address,
         receivedAtNs: d.receivedAtNs,
         kernelStamp: d.kernelStamp,
-      }),
+      });
+    },
     onError: (error) => options.onError("event", error),
   });
   // Nothing may be left unhandled if the caller fails elsewhere while the Worker loads.

@@ -2,7 +2,7 @@
  * shm-reader: reads the nqptp shared-memory region the way its clients do, for tests.
  *
  *   shm-reader <shm-name> <version> [--hold-ms N] [--loop-ms N] [--count N]
- *              [--interval-ms N] [--summary] [--check-derived] [--no-consistent]
+ *              [--interval-ms N] [--summary] [--check-derived] [--no-consistent] [--clocks]
  *
  * Versions 5, 6, 8, 9: opens the region O_RDWR (locking the mutex writes to it), locks the
  * process-shared mutex (recovering it with pthread_mutex_consistent on EOWNERDEAD), copies the
@@ -27,6 +27,9 @@
  *   violation: counted in the summary, or "violation":true added to the line.
  * --no-consistent  on EOWNERDEAD, do NOT call pthread_mutex_consistent (a client that ignores
  *   robust mutexes): unlocking then leaves the mutex permanently unrecoverable.
+ * --clocks         add the reader's clocks, read just after the copy, to each line:
+ *   "realtime_before", "monotonic_raw", "realtime_after" (ns, decimal strings; CLOCK_REALTIME on
+ *   both sides of CLOCK_MONOTONIC_RAW), for computing the true offset where the region is read.
  * Exit status: 0; 1 on a usage or system error (message on stderr); 3 if the region holds
  * another interface version ({"error":"version",...} on stdout); 4 if --check-derived found
  * violations.
@@ -102,7 +105,7 @@ static void die(const char *what) {
 static void usage(const char *why) {
   fprintf(stderr,
           "shm-reader: %s\nusage: shm-reader <shm-name> <version> [--hold-ms N] [--loop-ms N] [--count N]\n"
-          "                  [--interval-ms N] [--summary] [--check-derived] [--no-consistent]\n",
+          "                  [--interval-ms N] [--summary] [--check-derived] [--no-consistent] [--clocks]\n",
           why);
   exit(1);
 }
@@ -232,7 +235,28 @@ static void print_json_string(const char *s) {
   putchar('"');
 }
 
-static void print_reading(const struct reading *r, int check_derived) {
+static uint64_t clock_ns(clockid_t id) {
+  struct timespec t;
+  clock_gettime(id, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* CLOCK_REALTIME, CLOCK_MONOTONIC_RAW, CLOCK_REALTIME back to back; a triple whose realtime reads
+ * are more than 2 µs apart (the reader was preempted between them, or the first call was slow) is
+ * read again, up to 4 times, and the tightest kept (as the daemon's readClockPair does). */
+static void print_clocks(void) {
+  uint64_t before = 0, raw = 0, after = 0;
+  for (int attempt = 0; attempt < 4; attempt++) {
+    uint64_t b = clock_ns(CLOCK_REALTIME);
+    uint64_t r = clock_ns(CLOCK_MONOTONIC_RAW);
+    uint64_t a = clock_ns(CLOCK_REALTIME);
+    if (attempt == 0 || (a >= b && (after < before || a - b < after - before))) before = b, raw = r, after = a;
+    if (after >= before && after - before <= 2000) break;
+  }
+  printf(",\"realtime_before\":\"%" PRIu64 "\",\"monotonic_raw\":\"%" PRIu64 "\",\"realtime_after\":\"%" PRIu64 "\"", before, raw, after);
+}
+
+static void print_reading(const struct reading *r, int check_derived, int clocks) {
   printf("{\"version\":%u,\"clock_id\":\"0x%016" PRIx64 "\"", (unsigned)r->version, r->clock_id);
   if (r->has_ip) {
     fputs(",\"ip\":", stdout);
@@ -241,6 +265,7 @@ static void print_reading(const struct reading *r, int check_derived) {
   printf(",\"local_time\":\"%" PRIu64 "\",\"offset\":\"%" PRIu64 "\",\"start_time\":\"%" PRIu64 "\"", r->local_time,
          r->offset, r->start_time);
   if (check_derived && !derived_ok(r)) fputs(",\"violation\":true", stdout);
+  if (clocks) print_clocks();
   fputs("}\n", stdout);
   fflush(stdout);
 }
@@ -252,7 +277,7 @@ int main(int argc, char **argv) {
   if (version != 5 && version != 6 && version != 8 && version != 9 && version != 10) usage("version must be 5, 6, 8, 9 or 10");
 
   long hold_ms = 0, loop_ms = -1, count = -1, interval_ms = -1;
-  int summary = 0, check_derived = 0;
+  int summary = 0, check_derived = 0, clocks = 0;
   for (int i = 3; i < argc; i++) {
     const char *a = argv[i];
     const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -263,6 +288,7 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--summary") == 0) summary = 1;
     else if (strcmp(a, "--check-derived") == 0) check_derived = 1;
     else if (strcmp(a, "--no-consistent") == 0) mark_consistent = 0;
+    else if (strcmp(a, "--clocks") == 0) clocks = 1;
     else usage("unknown option");
   }
   if (hold_ms > 0 && version == 10) usage("--hold-ms needs a version with a mutex (5, 6, 8, 9)");
@@ -310,7 +336,7 @@ int main(int argc, char **argv) {
       last_clock_id = r.clock_id;
       accepted++;
       if (check_derived && !derived_ok(&r)) violations++;
-      if (!summary) print_reading(&r, check_derived);
+      if (!summary) print_reading(&r, check_derived, clocks);
     }
     if (count >= 0 && reads >= count) break;
     if (loop_ms >= 0 && now_ms() - start >= (double)loop_ms) break;

@@ -3,11 +3,12 @@
 // reader cross-compiled by gcc-aarch64-linux-gnu reads what it wrote. No Raspberry Pi needed.
 
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdirSync, readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { askDaemon } from "../../src/commands/status.ts";
 import { layoutFor } from "../../src/shm/layouts.ts";
 import { monotonicRawNs, realtimeNs } from "../../src/time/clocks.ts";
+import { arm64Cc, buildArm64CProgram } from "../support/c.ts";
 import { compiledBinary, ROOT, startDaemon } from "../support/daemon.ts";
 import { startPtpMaster } from "../support/ptp-master.ts";
 import { offsetError, sendControl, type ShmRecord } from "./support.ts";
@@ -18,7 +19,7 @@ setDefaultTimeout(120_000);
 const ARM64_BINARY = join(ROOT, "dist", "nqptp-linux-arm64");
 const SYSROOT = "/usr/aarch64-linux-gnu";
 const qemu = Bun.which("qemu-aarch64");
-const crossCc = Bun.which("aarch64-linux-gnu-gcc");
+const crossCc = arm64Cc();
 const missing = [qemu ? null : "qemu-aarch64 (Debian qemu-user)", crossCc ? null : "aarch64-linux-gnu-gcc (Debian gcc-aarch64-linux-gnu)"].filter(
   Boolean,
 );
@@ -28,23 +29,9 @@ if (missing.length > 0) {
 const EMULATE = [qemu ?? "qemu-aarch64", "-L", SYSROOT];
 const MS = 1_000_000n;
 
-let crossReader: Promise<string> | null = null;
-function arm64Reader(): Promise<string> {
-  crossReader ??= (async () => {
-    const dir = join(ROOT, "test", "c", "bin");
-    mkdirSync(dir, { recursive: true });
-    const out = join(dir, `shm-reader-arm64-${process.pid}`);
-    const cc = Bun.spawnSync([crossCc!, "-std=gnu11", "-O2", "-Wall", "-o", out, join(ROOT, "test", "c", "shm-reader.c"), "-pthread"], {
-      stderr: "pipe",
-    });
-    if (cc.exitCode !== 0) throw new Error(`aarch64-linux-gnu-gcc failed: ${cc.stderr.toString()}`);
-    return out;
-  })();
-  return crossReader;
-}
-
 async function readArm64(shmName: string, version: number): Promise<ShmRecord> {
-  const proc = Bun.spawn([...EMULATE, await arm64Reader(), shmName, String(version)], { stdout: "pipe", stderr: "pipe" });
+  const reader = await buildArm64CProgram("shm-reader", { static: false });
+  const proc = Bun.spawn([...EMULATE, reader, shmName, String(version)], { stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   if (code !== 0) throw new Error(`arm64 shm-reader exited ${code}: ${err}${out}`);
   return JSON.parse(out.trim().split("\n").at(-1)!);

@@ -122,6 +122,34 @@ export interface LabPeer {
   readonly slaveAddress: string;
 }
 
+/**
+ * ptp4l's configuration as the labs run it: the grandmaster (priority1 1), software timestamps,
+ * two-step, UDPv4, end-to-end delay. It only sets its own socket options: a master writes nothing
+ * to the system clock.
+ */
+export function ptp4lConfig(options: Ptp4lOptions = {}): string {
+  return [
+    "[global]",
+    `priority1 ${options.priority1 ?? 1}`,
+    "twoStepFlag 1",
+    "time_stamping software",
+    "network_transport UDPv4",
+    "delay_mechanism E2E",
+    `logSyncInterval ${options.logSyncInterval ?? -3}`,
+    `logAnnounceInterval ${options.logAnnounceInterval ?? -2}`,
+    "announceReceiptTimeout 2",
+    "",
+  ].join("\n");
+}
+
+/** ptp4l's arguments for `config` on `iface`: messages to stdout, at info level. */
+export function ptp4lArgs(config: string, iface: string): string[] {
+  return ["-f", config, "-i", iface, "-m", "-l", "6"];
+}
+
+/** What ptp4l logs once it is the master. */
+export const PTP4L_MASTER = /assuming the grand master role/;
+
 export interface LabProcess {
   proc: Subprocess<"ignore", "pipe", "pipe">;
   output(): string;
@@ -246,28 +274,13 @@ export class PtpLab {
     };
   }
 
-  /** ptp4l as the grandmaster on ptp0 (or a peer's link), software timestamps, two-step; resolves once it is master. */
+  /** ptp4l as the grandmaster on ptp0, or a peer's link (ptp4lConfig); resolves once it is master. */
   async startPtp4l(ptp4l: string, options: Ptp4lOptions = {}): Promise<LabProcess> {
     const ns = options.peer?.ns ?? this.masterNs;
     const config = join(this.scratch, `ptp4l-${ns}.conf`);
-    writeFileSync(
-      config,
-      [
-        "[global]",
-        `priority1 ${options.priority1 ?? 1}`,
-        "twoStepFlag 1",
-        "time_stamping software",
-        "network_transport UDPv4",
-        "delay_mechanism E2E",
-        `logSyncInterval ${options.logSyncInterval ?? -3}`,
-        `logAnnounceInterval ${options.logAnnounceInterval ?? -2}`,
-        "announceReceiptTimeout 2",
-        // Its own socket options only; nothing is written to the system clock by a master.
-        "",
-      ].join("\n"),
-    );
-    const master = this.spawn(ns, [ptp4l, "-f", config, "-i", options.peer?.link ?? "ptp0", "-m", "-l", "6"]);
-    await master.waitFor(/assuming the grand master role/, 15_000);
+    writeFileSync(config, ptp4lConfig(options));
+    const master = this.spawn(ns, [ptp4l, ...ptp4lArgs(config, options.peer?.link ?? "ptp0")]);
+    await master.waitFor(PTP4L_MASTER, 15_000);
     return master;
   }
 
@@ -304,6 +317,13 @@ export class PtpLab {
   }
 }
 
+/** CLOCK_REALTIME read on both sides of CLOCK_MONOTONIC_RAW, ns. */
+export interface ClockPair {
+  realtimeBeforeNs: bigint;
+  monotonicRawNs: bigint;
+  realtimeAfterNs: bigint;
+}
+
 /**
  * The true offset (master time − local time) at any local instant. ptp4l with software
  * timestamping sends this machine's CLOCK_REALTIME as PTP time (its Announces say ARB timescale:
@@ -318,18 +338,26 @@ export class TrueOffset {
   private readonly difference: bigint[] = [];
   private timer: ReturnType<typeof setInterval> | null = null;
 
+  /**
+   * With `readPair`, pairs are read here as time goes by (on this machine's clocks); with null,
+   * they are given with add(), read elsewhere (on another system's clocks, by the C reader's
+   * --clocks) and in the order they were read.
+   */
   constructor(
     readonly localClock: "realtime" | "monotonic-raw",
-    private readonly readPair: () => { realtimeBeforeNs: bigint; monotonicRawNs: bigint; realtimeAfterNs: bigint },
+    private readonly readPair: (() => ClockPair) | null,
   ) {
-    if (localClock === "monotonic-raw") {
+    if (localClock === "monotonic-raw" && readPair !== null) {
       this.record();
       this.timer = setInterval(() => this.record(), 20);
     }
   }
 
   record(): void {
-    const p = this.readPair();
+    if (this.readPair !== null) this.add(this.readPair());
+  }
+
+  add(p: ClockPair): void {
     this.raw.push(p.monotonicRawNs);
     this.difference.push((p.realtimeBeforeNs + p.realtimeAfterNs) / 2n - p.monotonicRawNs);
   }
@@ -339,6 +367,10 @@ export class TrueOffset {
     if (this.localClock === "realtime") return 0n;
     this.record();
     const raw = this.raw;
+    if (raw.length < 2) {
+      if (raw.length === 0) throw new Error("TrueOffset: no clock pair recorded");
+      return this.difference[0]!;
+    }
     let hi = raw.findIndex((r) => r >= localTimeNs);
     if (hi <= 0) hi = hi === 0 ? 1 : raw.length - 1;
     const lo = hi - 1;
@@ -374,6 +406,53 @@ export interface PublishedSample {
   errorNs: bigint;
 }
 
+/** One line of the C reader's output (test/c/shm-reader.c), as far as samples need it. */
+export interface ReaderLine {
+  clock_id?: string;
+  local_time?: string;
+  offset?: string;
+  error?: string;
+  /** With --clocks. */
+  realtime_before?: string;
+  monotonic_raw?: string;
+  realtime_after?: string;
+}
+
+/** The record a line of the reader's output holds, or null for anything else. */
+export function parseReaderLine(line: string): ReaderLine | null {
+  return line.startsWith("{") ? (JSON.parse(line) as ReaderLine) : null;
+}
+
+/** The clock pair a line read with --clocks carries, or null. */
+export function readerClockPair(record: ReaderLine): ClockPair | null {
+  if (record.realtime_before === undefined || record.monotonic_raw === undefined || record.realtime_after === undefined) return null;
+  return {
+    realtimeBeforeNs: BigInt(record.realtime_before),
+    monotonicRawNs: BigInt(record.monotonic_raw),
+    realtimeAfterNs: BigInt(record.realtime_after),
+  };
+}
+
+/**
+ * The reader's records, one after the other, as distinct published samples: a record that holds no
+ * master (zeros), an error, or the publication before again (the same local_time) is no sample.
+ */
+export class PublishedSamples {
+  private lastLocalTime = -1n;
+
+  constructor(private readonly trueOffset: OffsetTruth) {}
+
+  /** The sample `record` is, seen `seenAtMs` into the sampling, or null. */
+  take(record: ReaderLine | null, seenAtMs: number): PublishedSample | null {
+    if (record === null || record.error || !record.local_time || !record.offset || BigInt(record.clock_id ?? "0") === 0n) return null;
+    const localTimeNs = BigInt(record.local_time);
+    if (localTimeNs === this.lastLocalTime) return null;
+    this.lastLocalTime = localTimeNs;
+    const published = BigInt.asIntN(64, BigInt(record.offset));
+    return { seenAtMs, clockId: BigInt(record.clock_id!), localTimeNs, errorNs: published - this.trueOffset.at(localTimeNs) };
+  }
+}
+
 /** The control message that makes the daemon follow `master` on interface `version`. */
 export function followCommands(version: number, shmName: string, master: string): string[] {
   return version >= 8 ? [`${shmName} T ${master}\0`, ...(version >= 9 ? [`${shmName} B\0`] : [])] : [`T ${master}\0`];
@@ -407,26 +486,15 @@ export async function collectSamples(options: {
   ]);
   const samples: PublishedSample[] = [];
   const started = performance.now();
-  let lastLocalTime = -1n;
+  const parser = new PublishedSamples(trueOffset);
   let consumed = 0;
   const take = () => {
     const text = reader.output();
     const end = text.lastIndexOf("\n");
     if (end < consumed) return;
     for (const line of text.slice(consumed, end).split("\n")) {
-      if (!line.startsWith("{")) continue;
-      const record = JSON.parse(line) as { clock_id?: string; local_time?: string; offset?: string; error?: string };
-      if (record.error || !record.local_time || !record.offset || BigInt(record.clock_id ?? "0") === 0n) continue;
-      const localTimeNs = BigInt(record.local_time);
-      if (localTimeNs === lastLocalTime) continue;
-      lastLocalTime = localTimeNs;
-      const published = BigInt.asIntN(64, BigInt(record.offset));
-      samples.push({
-        seenAtMs: performance.now() - started,
-        clockId: BigInt(record.clock_id!),
-        localTimeNs,
-        errorNs: published - trueOffset.at(localTimeNs),
-      });
+      const sample = parser.take(parseReaderLine(line), performance.now() - started);
+      if (sample !== null) samples.push(sample);
     }
     consumed = end + 1;
   };

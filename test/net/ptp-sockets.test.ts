@@ -174,6 +174,20 @@ describe("fallbacks", () => {
     expect(received[0]!.receivedAtNs).toBeGreaterThanOrEqual(before);
   });
 
+  test("event datagrams the Worker gets without their kernel stamp are said once, and still handed on", async () => {
+    const { sockets, eventPort, received, errors } = await open({ workerUrl: new URL("./unstamped-worker.ts", import.meta.url) });
+    expect(sockets.eventStamping).toBe("worker");
+    expect(errors).toEqual([]);
+    const s = await sender();
+    for (let i = 0; i < 3; i++) s.send(new Uint8Array([i]), eventPort, "127.0.0.1");
+    await until(() => received.length >= 3);
+    expect(received.map((d) => d.kernelStamp)).toEqual([false, false, false]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toStartWith(
+      "event: kernel receive timestamps are missing on the PTP event port (a datagram from 127.0.0.1 came without SCM_TIMESTAMPNS)",
+    );
+  });
+
   test("a stamper whose ioctl is refused reads the clock instead", () => {
     let reported = "";
     const stamper = new LastDatagramStamper(-1, "realtime", readClock, (why) => (reported = why));

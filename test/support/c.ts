@@ -1,7 +1,8 @@
 // Compiling the C helpers tests use: the shm reader (a stand-in for Shairport Sync) and small
-// throw-away programs that print what the C compiler thinks of a struct.
+// throw-away programs that print what the C compiler thinks of a struct; the same helpers for
+// arm64 with the cross compiler (aarch64-linux-gnu-gcc), for the arm64 build's tests.
 // A missing compiler is a test FAILURE, never a skip: the layout checks would otherwise pass
-// without checking anything. CI installs gcc.
+// without checking anything. CI installs gcc (and gcc-aarch64-linux-gnu).
 
 import { mkdtempSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,11 +26,16 @@ async function run(argv: string[]): Promise<void> {
   if (code !== 0) throw new Error(`${argv.join(" ")} failed (exit ${code}):\n${stderr}${stdout}`);
 }
 
+/** The arm64 cross compiler's path (Debian's gcc-aarch64-linux-gnu), or null. */
+export function arm64Cc(): string | null {
+  return Bun.which("aarch64-linux-gnu-gcc");
+}
+
 /** Compile `sourcePath` to `outputPath` atomically (parallel test processes may race). */
-async function compileFile(sourcePath: string, outputPath: string, extraArgs: string[]): Promise<void> {
+async function compileFile(sourcePath: string, outputPath: string, extraArgs: string[], cc = requireCc()): Promise<void> {
   const temporary = `${outputPath}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   try {
-    await run([requireCc(), "-std=gnu11", "-O2", "-Wall", "-Wextra", ...extraArgs, "-o", temporary, sourcePath, "-pthread"]);
+    await run([cc, "-std=gnu11", "-O2", "-Wall", "-Wextra", ...extraArgs, "-o", temporary, sourcePath, "-pthread"]);
     renameSync(temporary, outputPath);
   } finally {
     rmSync(temporary, { force: true });
@@ -70,13 +76,24 @@ export function buildStaticCProgram(name: string): Promise<string> {
   return buildOnce(name, `${name}-static`, ["-static"]);
 }
 
-function buildOnce(name: string, outputName: string, extraArgs: string[]): Promise<string> {
+/**
+ * Build test/c/<name>.c for arm64 with aarch64-linux-gnu-gcc into test/c/bin/<name>-arm64 (run it
+ * with qemu-user and the cross sysroot), or with `static` into <name>-arm64-static (runs on any
+ * arm64 system). Needs gcc-aarch64-linux-gnu and libc6-dev-arm64-cross.
+ */
+export function buildArm64CProgram(name: string, options: { static: boolean }): Promise<string> {
+  const cc = arm64Cc();
+  if (cc === null) return Promise.reject(new Error("aarch64-linux-gnu-gcc not found: install Debian's gcc-aarch64-linux-gnu"));
+  return options.static ? buildOnce(name, `${name}-arm64-static`, ["-static"], cc) : buildOnce(name, `${name}-arm64`, [], cc);
+}
+
+function buildOnce(name: string, outputName: string, extraArgs: string[], cc?: string): Promise<string> {
   let build = programBuilds.get(outputName);
   if (!build) {
     build = (async () => {
       mkdirSync(BIN_DIR, { recursive: true });
       const output = join(BIN_DIR, outputName);
-      await compileFile(join(C_DIR, `${name}.c`), output, extraArgs);
+      await compileFile(join(C_DIR, `${name}.c`), output, extraArgs, cc);
       return output;
     })();
     programBuilds.set(outputName, build);

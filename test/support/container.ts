@@ -6,7 +6,6 @@
 // Root only. `containerSupport()` says why a machine cannot run them; the tests skip with that.
 // The Debian mirror is the machine's own, read from its apt sources at run time.
 
-import { createHash } from "node:crypto";
 import {
   closeSync,
   copyFileSync,
@@ -17,14 +16,16 @@ import {
   openSync,
   readFileSync,
   readdirSync,
-  renameSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { Subprocess } from "bun";
-import { spawnCollecting, type CollectedProcess } from "./process.ts";
+import { cachedBuild } from "./build-cache.ts";
+import { checkCommand as checkHost, runCommand as runHost, spawnCollecting, type CollectedProcess, type RunResult } from "./process.ts";
+
+export type { RunResult } from "./process.ts";
 
 /** What a root needs to boot under systemd-nspawn and be reached: systemctl, a bus, `ip`. */
 export const BOOTABLE_PACKAGES: readonly string[] = Object.freeze(["systemd", "systemd-sysv", "dbus", "iproute2"]);
@@ -123,24 +124,6 @@ export function containerSupport(): string | null {
 // ---------------------------------------------------------------------------------------------
 // Running things
 
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function runHost(argv: string[], timeoutMs = 60_000): Promise<RunResult> {
-  const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe", timeout: timeoutMs, killSignal: "SIGKILL" });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
-
-async function checkHost(argv: string[], timeoutMs?: number): Promise<string> {
-  const result = await runHost(argv, timeoutMs);
-  if (result.code !== 0) throw new Error(`${argv.join(" ")} failed (exit ${result.code}):\n${result.stderr}${result.stdout}`);
-  return result.stdout;
-}
-
 /** The PIDs of `pid`'s children (Linux 3.5+: /proc/PID/task/PID/children). */
 function childrenOf(pid: number): number[] {
   return readText(`/proc/${pid}/task/${pid}/children`)
@@ -175,9 +158,6 @@ async function waitUntil<T>(what: string, probe: () => T | null | Promise<T | nu
 // ---------------------------------------------------------------------------------------------
 // Roots, built once and cached
 
-const ROOTS_DIR = join(tmpdir(), "nqptp-roots");
-const rootBuilds = new Map<string, Promise<DebianRoot>>();
-
 export interface DebianRoot {
   /** The root filesystem: never written to (containers boot on an overlay of it). */
   dir: string;
@@ -187,43 +167,16 @@ export interface DebianRoot {
 
 /**
  * A `mmdebstrap --variant=apt` root of `suite` with `packages`, from this machine's mirror, kept
- * under the system's temporary directory keyed by suite, packages and mirror, so a test run builds
- * each once. Built beside its final place and renamed into it: a half-built root is never used, and
- * two runs racing both succeed.
+ * under the system's temporary directory keyed by suite, packages and mirror (build-cache.ts), so
+ * a test run builds each once; a half-built root is never used.
  */
 export function debianRoot(suite: string, packages: readonly string[] = BOOTABLE_PACKAGES): Promise<DebianRoot> {
   const mirror = debianMirror();
   if (mirror === null) return Promise.reject(new Error("no Debian mirror in this machine's apt sources"));
   const list = [...packages].sort();
-  const key = createHash("sha256")
-    .update(JSON.stringify({ variant: "apt", suite, list, mirror }))
-    .digest("hex")
-    .slice(0, 16);
-  const dir = join(ROOTS_DIR, `${suite}-${key}`);
-  let build = rootBuilds.get(dir);
-  if (!build) {
-    build = (async () => {
-      if (existsSync(dir)) return { dir, buildMs: 0 }; // only ever a complete root is renamed there
-      mkdirSync(ROOTS_DIR, { recursive: true, mode: 0o755 });
-      const partial = `${dir}.partial-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
-      const started = performance.now();
-      try {
-        await checkHost(["mmdebstrap", "--quiet", "--variant=apt", `--include=${list.join(",")}`, suite, partial, mirror], 600_000);
-        try {
-          renameSync(partial, dir);
-        } catch (error) {
-          // Another run finished first: theirs is as good as ours.
-          if (!existsSync(dir)) throw error;
-        }
-      } finally {
-        rmSync(partial, { recursive: true, force: true });
-      }
-      return { dir, buildMs: performance.now() - started };
-    })();
-    rootBuilds.set(dir, build);
-    build.catch(() => rootBuilds.delete(dir));
-  }
-  return build;
+  return cachedBuild(suite, { variant: "apt", suite, list, mirror }, async (partial) => {
+    await checkHost(["mmdebstrap", "--quiet", "--variant=apt", `--include=${list.join(",")}`, suite, partial, mirror], 600_000);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -43,3 +43,23 @@ export function spawnCollecting(argv: string[], env: Record<string, string> = {}
     },
   };
 }
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs argv to its end (SIGKILLed after `timeoutMs`) and returns its exit code and output. */
+export async function runCommand(argv: string[], timeoutMs = 60_000): Promise<RunResult> {
+  const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe", timeout: timeoutMs, killSignal: "SIGKILL" });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+/** As runCommand, but fails with the output unless argv exits 0; returns stdout. */
+export async function checkCommand(argv: string[], timeoutMs?: number): Promise<string> {
+  const result = await runCommand(argv, timeoutMs);
+  if (result.code !== 0) throw new Error(`${argv.join(" ")} failed (exit ${result.code}):\n${result.stderr}${result.stdout}`);
+  return result.stdout;
+}
