@@ -64,6 +64,18 @@ fi
 [ -x node_modules/.bin/bun ] && [ -x node_modules/.bin/tsc ] && [ -x node_modules/.bin/biome ] || npm ci --no-audit --no-fund
 BUN=node_modules/.bin/bun
 
+# ---- the slow builds the end-to-end tests share, begun now -------------------------------------
+# The booted arm64 system (2-3 minutes the first time) and three Shairport Sync versions (about
+# 80 s) build in the background while the checks and the unit tests run; their tests wait for them
+# (test/support/warm-caches.ts). Warm, it finds them cached at once.
+warm_log=$(mktemp)
+warm_pid=""
+if [ "$(id -u)" = 0 ] && [ $# -eq 0 ]; then
+  $BUN test/support/warm-caches.ts >"$warm_log" 2>&1 &
+  warm_pid=$!
+fi
+trap 'rm -f "$warm_log"; [ -z "$warm_pid" ] || kill "$warm_pid" 2>/dev/null || true' EXIT
+
 # ---- checks before the tests: the types, then the style ---------------------------------------
 # Bun strips types without checking them: without this a type error would pass every test.
 echo "typecheck: tsc --noEmit -p ."
@@ -82,11 +94,15 @@ fi
 $BUN scripts/build.ts
 log=$(mktemp)
 coverage=$(mktemp -d)
-trap 'rm -rf "$log" "$coverage"' EXIT
+trap 'rm -rf "$log" "$coverage" "$warm_log"; [ -z "$warm_pid" ] || kill "$warm_pid" 2>/dev/null || true' EXIT
 set +e
 $BUN test --timeout 60000 --coverage --coverage-reporter=lcov --coverage-dir="$coverage" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+if [ -n "$warm_pid" ]; then
+  kill "$warm_pid" 2>/dev/null || true
+  cat "$warm_log"
+fi
 
 # ---- coverage of src/: the total over EVERY file of src/ ---------------------------------------
 # scripts/coverage.ts counts a file no test loads in-process at 0 % of its lines (Bun's own count,

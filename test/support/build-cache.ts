@@ -4,7 +4,7 @@
 //
 // A build happens beside its final place and is renamed into it only when it is complete: a
 // half-built one (a run killed in the middle, a build that failed) is never taken for a finished
-// one, and two runs racing both succeed. What a killed run left half-built is removed by the next
+// one, and a second run waits for a first that is building it. What a killed run left half-built is removed by the next
 // build of the same thing, once its process is gone; never while something is mounted inside it
 // (mmdebstrap mounts /proc, /sys and device nodes into the root it builds, and a killed mmdebstrap
 // leaves them there): those are unmounted first, so that removing it never reaches into them.
@@ -40,6 +40,10 @@ export function cachedBuild(name: string, key: unknown, build: (partialDir: stri
     building = (async () => {
       if (existsSync(dir)) return { dir, buildMs: 0 }; // only ever a complete build is renamed there
       mkdirSync(CACHE_DIR, { recursive: true, mode: 0o755 });
+      // Another process building the same (npm test warms the caches in the background while the
+      // first tests run): wait for it rather than build it twice on two cores.
+      const waitedMs = await waitForLiveBuilder(dir);
+      if (existsSync(dir)) return { dir, buildMs: waitedMs };
       await removeAbandoned(dir);
       const partial = `${dir}.partial-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
       const started = performance.now();
@@ -60,6 +64,28 @@ export function cachedBuild(name: string, key: unknown, build: (partialDir: stri
     building.catch(() => builds.delete(dir));
   }
   return building;
+}
+
+/** How long a build of another process is waited for at most (an arm64 system takes 2-3 minutes). */
+const WAIT_FOR_BUILDER_MS = 20 * 60_000;
+
+/** The pids of the processes building `dir` now (their half-built copies, `<dir>.partial-<pid>-…`). */
+function liveBuilders(dir: string): number[] {
+  const prefix = `${basename(dir)}.partial-`;
+  const pids: number[] = [];
+  for (const entry of readdirSync(CACHE_DIR)) {
+    if (!entry.startsWith(prefix)) continue;
+    const pid = Number(entry.slice(prefix.length).split("-")[0]);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && existsSync(`/proc/${pid}`)) pids.push(pid);
+  }
+  return pids;
+}
+
+/** Waits while another process builds `dir` (bounded); the ms waited. */
+async function waitForLiveBuilder(dir: string): Promise<number> {
+  const started = performance.now();
+  while (!existsSync(dir) && liveBuilders(dir).length > 0 && performance.now() - started < WAIT_FOR_BUILDER_MS) await Bun.sleep(1000);
+  return performance.now() - started;
 }
 
 /** Half-built copies of `dir` whose process is gone (a run killed while building). */
