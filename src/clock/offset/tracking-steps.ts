@@ -92,7 +92,7 @@ function joinWindow(t: TrackingTimeline, q: WindowPoint, rules: TrackingRules, n
   const { window, dropped } = withPoint(t.window, q, rules, n);
   if (window === t.window) return t;
   if (dropped.length === 0) return { ...t, window };
-  const { history, bucket } = withLeaving(t.history, t.bucket, dropped, n);
+  const { history, bucket } = withLeaving(t.history, t.bucket, dropped, t.rate, n);
   const lost = t.supportX !== null && dropped.some((d) => d.x === t.supportX);
   return { ...t, window, history, bucket, supportX: lost ? null : t.supportX };
 }
@@ -307,7 +307,7 @@ export function updateFit(t: TrackingTimeline, p: Point, arrival: Arrival, rules
       measured = combine(faded(measured, p.x - rateUpdatedX, n.rateAverageNs), latestEvidence);
       rateUpdatedX = Math.max(rateUpdatedX, p.x);
       rate = rateOf(evidenceAt({ ...t, measured }, p.x, n), n);
-      levelSpanNs = Math.min(n.windowNs, Math.max(n.shortestBaselineNs, latest.scale / 2));
+      levelSpanNs = Math.min(n.longestLevelNs, Math.max(n.shortestBaselineNs, latest.scale / 2));
       supportX = null;
     }
   }
@@ -319,24 +319,31 @@ export function updateFit(t: TrackingTimeline, p: Point, arrival: Arrival, rules
       supportX = p.x;
     }
   } else {
-    const support = goodSupport(t.window, levelSpanNs, rate);
+    const support = goodSupport(t, levelSpanNs, rate);
     if (support !== null) ({ level, x: supportX } = support);
   }
   return rebase({ ...t, rate, jitterNs, jitterDueX, measured, rateUpdatedX, levelSpanNs, level, supportX }, n);
 }
 
-/** The support level of slope `rate` over the window's good points within `span` of the newest good one, and where it rests. */
-function goodSupport(window: readonly WindowPoint[], span: number, rate: number): { level: number; x: number } | null {
+/**
+ * The support level of slope `rate` over the good points within `span` of the newest good one, and
+ * where it rests: the window's, then (for a span longer than the window) the history's best one of
+ * each second before it.
+ */
+function goodSupport(t: TrackingTimeline, span: number, rate: number): { level: number; x: number } | null {
   let best: { level: number; x: number } | null = null;
   let newest: number | null = null;
-  for (let i = window.length - 1; i >= 0; i--) {
-    const q = window[i]!;
-    if (q.delayed) continue;
+  const consider = (q: Point): boolean => {
     newest ??= q.x;
-    if (q.x < newest - span) break;
+    if (q.x < newest - span) return false;
     const l = q.y - rate * q.x;
     if (best === null || l > best.level) best = { level: l, x: q.x };
-  }
+    return true;
+  };
+  const w = t.window;
+  for (let i = w.length - 1; i >= 0; i--) if (!w[i]!.delayed && !consider(w[i]!)) return best;
+  if (t.bucket !== null && !consider(t.bucket)) return best;
+  for (let i = t.history.length - 1; i >= 0; i--) if (!consider(t.history[i]!)) return best;
   return best;
 }
 

@@ -63,7 +63,7 @@ export interface TrackingTimeline {
   readonly measured: RateEvidence;
   /** x at which the rate was last measured. */
   readonly rateUpdatedX: number;
-  /** ns. The level is the support line over the window's last this much: longer while the rate's baseline is long. */
+  /** ns. The level is the support line over the good samples of the last this much (the window's, then the history's): longer while the rate's baseline is long. */
   readonly levelSpanNs: number;
   /**
    * The last episode of delay: long runs of low samples (a queue, power-save) and the few good
@@ -109,6 +109,7 @@ export interface Numeric {
   /** The baselines the rate is measured over: windowNs, twice that, … up to rateWindowNs. */
   rateScales: readonly number[];
   shortestBaselineNs: number;
+  longestLevelNs: number;
   historyBucketNs: number;
   startPriorWeight: number;
   startJitterNs: number;
@@ -144,6 +145,7 @@ export function numeric(rules: TrackingRules): Numeric {
       rateWindowNs: Number(rules.rateWindowNs),
       rateScales: scalesOf(Number(rules.shortestBaselineNs), Number(rules.rateWindowNs)),
       shortestBaselineNs: Number(rules.shortestBaselineNs),
+      longestLevelNs: Number(rules.longestLevelNs),
       historyBucketNs: Number(rules.historyBucketNs),
       startPriorWeight: 1 / (rules.startRateUncertaintyPpm * 1e-6) ** 2,
       startJitterNs: Number(rules.startJitterNs),
@@ -391,13 +393,15 @@ const NONE: readonly WindowPoint[] = [];
 
 /**
  * The history with the good points that left the window counted: the best point of each bucket
- * of historyBucketNs (the one being filled is `bucket`; a bucket begins at the first point that
- * did not fit the one before), buckets older than rateWindowNs before the newest dropped.
+ * of historyBucketNs against the fit's slope `rate` (the one being filled is `bucket`; a bucket
+ * begins at the first point that did not fit the one before), buckets older than rateWindowNs
+ * before the newest dropped.
  */
 export function withLeaving(
   history: readonly HistoryPoint[],
   bucket: HistoryPoint | null,
   leaving: readonly WindowPoint[],
+  rate: number,
   n: Numeric,
 ): { history: readonly HistoryPoint[]; bucket: HistoryPoint | null } {
   let out: HistoryPoint[] | null = null;
@@ -405,7 +409,7 @@ export function withLeaving(
   for (const p of leaving) {
     if (p.delayed || (b !== null && p.x < b.bucketX)) continue;
     if (b !== null && p.x < b.bucketX + n.historyBucketNs) {
-      if (p.y > b.y) b = { x: p.x, y: p.y, bucketX: b.bucketX };
+      if (p.y - rate * p.x > b.y - rate * b.x) b = { x: p.x, y: p.y, bucketX: b.bucketX };
       continue;
     }
     if (b !== null) {

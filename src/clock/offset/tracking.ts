@@ -45,12 +45,14 @@ export type GapPolicy = "continue" | "restart";
 export interface TrackingRules {
   /** ns. The level window: samples this much older than the newest one in it leave it. */
   windowNs: bigint;
-  /** samples. The window's size limit (memory bound; at 8 Hz a 60 s window holds 480). */
+  /** samples. The window's size limit (memory bound; at 8 Hz a 30 s window holds 240). */
   maxWindowSamples: number;
   /** ns. The rate's longest baseline: the best sample of each historyBucketNs is kept this long … */
   rateWindowNs: bigint;
-  /** ns. … and its shortest (tracking-rate.ts); the level is the support line over half the baseline taken, within this and windowNs. */
+  /** ns. … and its shortest (tracking-rate.ts); the level is the support line over half the baseline taken, within this … */
   shortestBaselineNs: bigint;
+  /** ns. … and this (beyond the window, from the history's best sample of each second). */
+  longestLevelNs: bigint;
   historyBucketNs: bigint;
   /** ppm. The fitted rate is kept within ± this. */
   maxRatePpm: number;
@@ -110,10 +112,11 @@ export interface TrackingRules {
 }
 
 export const DEFAULT_TRACKING_RULES: TrackingRules = {
-  windowNs: 60n * NS_PER_SECOND,
-  maxWindowSamples: 512,
+  windowNs: 30n * NS_PER_SECOND,
+  maxWindowSamples: 256,
   rateWindowNs: 240n * NS_PER_SECOND,
   shortestBaselineNs: 30n * NS_PER_SECOND,
+  longestLevelNs: 60n * NS_PER_SECOND,
   historyBucketNs: NS_PER_SECOND,
   maxRatePpm: 500,
   stepNs: NS_PER_MS,

@@ -571,7 +571,7 @@ describe("the samples it is given", () => {
       maxHistory = Math.max(maxHistory, state.timeline!.history.length);
     }
     expect(maxWindow).toBeLessThanOrEqual(DEFAULT_TRACKING_RULES.maxWindowSamples);
-    expect(maxWindow).toBeGreaterThan(470); // 60 s at 8 Hz
+    expect(maxWindow).toBeGreaterThan(230); // 30 s at 8 Hz
     // The rate's history: one point a second, for rateWindowNs (240 s).
     expect(maxHistory).toBeLessThanOrEqual(Number(DEFAULT_TRACKING_RULES.rateWindowNs / DEFAULT_TRACKING_RULES.historyBucketNs) + 1);
     expect(maxHistory).toBeGreaterThan(170);
