@@ -673,6 +673,10 @@ async function main(argv: string[]): Promise<void> {
   // Stopped by a signal, leave through process.exit: the labs take their namespaces and processes down on "exit".
   process.on("SIGINT", () => process.exit(130));
   process.on("SIGTERM", () => process.exit(143));
+  // A daemon the labs had to kill could not remove its region.
+  process.on("exit", () => {
+    for (let i = 0; i < o.filters.length + 1; i++) rmSync(`/dev/shm/nqptp-accnet-${process.pid}-${i}`, { force: true });
+  });
   const reason = labUnavailableReason();
   if (reason) throw new Error(`cannot run: ${reason}`);
   const binary = o.binary || (await compiledBinary());
