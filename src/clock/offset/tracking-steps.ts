@@ -206,10 +206,9 @@ export function followDown(
   }
   if (t.newestX - t.lowSinceX < n.holdNs) return { timeline: t };
   // The run's level: its last shortestBaselineNs (its first samples may be delays from before it).
-  const run = recentPart(
-    t.window.filter((q) => q.delayed),
-    n.shortestBaselineNs,
-  );
+  const delayed = t.window.filter((q) => q.delayed);
+  // None left (the run's samples all came within the low limit of the slewed level): it is there.
+  const run = recentPart(delayed.length > 0 ? delayed : t.window, n.shortestBaselineNs);
   const target = supportLevel(run, t.rate);
   const previousX = t.recent.length >= 2 ? t.recent[t.recent.length - 2]!.x : p.x;
   const level = Math.max(target, t.level - n.followDownRate * Math.max(0, p.x - previousX));
