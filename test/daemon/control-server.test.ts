@@ -11,6 +11,7 @@ import { createLogger, memoryReporter } from "../../src/daemon/log.ts";
 import { NqptpError } from "../../src/errors.ts";
 import { traitsOf, type InterfaceVersion } from "../../src/rules/interface-version.ts";
 import { cleanupAfterEach } from "../support/cleanups.ts";
+import { onFreePorts, until } from "../support/sockets.ts";
 
 setDefaultTimeout(20_000);
 
@@ -18,10 +19,6 @@ const cleanups = cleanupAfterEach();
 
 const LEVELS: Record<number, string> = { 0: "error", 1: "warn", 3: "info", 4: "debug" };
 const encoder = new TextEncoder();
-
-function randomPort(): number {
-  return 30000 + Math.floor(Math.random() * 30000);
-}
 
 /** This host's first IPv4 address that is not loopback, or null. */
 function nonLoopbackAddress(): string | null {
@@ -37,8 +34,7 @@ async function open(
   const commands: { command: ControlCommand; shmName: string | undefined }[] = [];
   const warnings: { key: string; message: string }[] = [];
   const lines: { level: number; tag: string; message: string }[] = [];
-  for (let attempt = 0; ; attempt++) {
-    const port = randomPort();
+  return onFreePorts(async (port) => {
     const serverOptions: ControlServerOptions = {
       addresses: options.addresses ?? ["127.0.0.1", "::1"],
       port,
@@ -49,15 +45,10 @@ async function open(
       onCommand: (command, shmName) => commands.push({ command, shmName }),
       statusReport: options.statusReport ?? (() => encoder.encode('{"report":true}')),
     };
-    try {
-      const server = await ControlServer.open(serverOptions);
-      cleanups.push(() => server.close());
-      return { server, port, commands, warnings, logged: () => lines.map((l) => `${LEVELS[l.level] ?? l.level} ${l.message}`) };
-    } catch (error) {
-      if (attempt < 5 && error instanceof NqptpError && error.code === "bind-in-use") continue;
-      throw error;
-    }
-  }
+    const server = await ControlServer.open(serverOptions);
+    cleanups.push(() => server.close());
+    return { server, port, commands, warnings, logged: () => lines.map((l) => `${LEVELS[l.level] ?? l.level} ${l.message}`) };
+  });
 }
 
 /** A UDP socket on `hostname` that keeps what it receives. */
@@ -72,14 +63,6 @@ async function client(hostname = "127.0.0.1") {
     received,
     send: (text: string, port: number, address = hostname) => socket.send(encoder.encode(text), port, address),
   };
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(5);
-  }
 }
 
 describe("messages from this host", () => {
@@ -205,6 +188,7 @@ describe("binding", () => {
       onCommand: () => {},
       statusReport: () => new Uint8Array(),
     });
+    await expect(failed).rejects.toBeInstanceOf(NqptpError);
     await expect(failed).rejects.toMatchObject({ code: "bind-in-use", message: expect.stringContaining(`control port [::1]:${t.port + 1}`) });
     // 127.0.0.1 of that port was bound first: it is free again.
     const again = await Bun.udpSocket({ hostname: "127.0.0.1", port: t.port + 1 });

@@ -12,23 +12,12 @@ import { openPtpSockets, type PtpDatagram, type PtpSocketsOptions } from "../../
 import { listInterfaces } from "../../src/sys/posix.ts";
 import { readClock } from "../../src/time/clocks.ts";
 import { cleanupAfterEach } from "../support/cleanups.ts";
+import { onFreePorts, udpSender, until } from "../support/sockets.ts";
 
 setDefaultTimeout(20_000);
 
 const cleanups = cleanupAfterEach();
 const loopback = listInterfaces().find((i) => i.name === "lo")!;
-
-function randomPort(): number {
-  return 30000 + Math.floor(Math.random() * 15000) * 2;
-}
-
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await Bun.sleep(5);
-  }
-}
 
 interface Opened {
   sockets: Awaited<ReturnType<typeof openPtpSockets>>;
@@ -42,38 +31,28 @@ interface Opened {
 
 /** openPtpSockets with --interface on random ports (retried if a port is taken). */
 async function open(interfaces: string[], extra: Partial<PtpSocketsOptions> = {}): Promise<Opened> {
-  for (let attempt = 0; ; attempt++) {
-    const eventPort = randomPort();
+  return onFreePorts(async (eventPort) => {
     const got: Omit<Opened, "sockets"> = { eventPort, generalPort: eventPort + 1, received: [], errors: [], notices: [], changes: [] };
-    try {
-      const sockets = await openPtpSockets({
-        eventPort,
-        generalPort: eventPort + 1,
-        addresses: [],
-        interfaces,
-        localClock: "monotonic-raw",
-        readClock,
-        onDatagram: (d) => got.received.push(d),
-        onError: (role, e) => got.errors.push(`${role}: ${e.message}`),
-        onNotice: (n) => got.notices.push(n),
-        onInterfacesChanged: (s) => got.changes.push(s),
-        interfaceWatchMs: 20,
-        ...extra,
-      });
-      cleanups.push(() => sockets.close());
-      return { sockets, ...got };
-    } catch (error) {
-      if (attempt < 5 && error instanceof NqptpError && error.code === "bind-in-use") continue;
-      throw error;
-    }
-  }
+    const sockets = await openPtpSockets({
+      eventPort,
+      generalPort: eventPort + 1,
+      addresses: [],
+      interfaces,
+      localClock: "monotonic-raw",
+      readClock,
+      onDatagram: (d) => got.received.push(d),
+      onError: (role, e) => got.errors.push(`${role}: ${e.message}`),
+      onNotice: (n) => got.notices.push(n),
+      onInterfacesChanged: (s) => got.changes.push(s),
+      interfaceWatchMs: 20,
+      ...extra,
+    });
+    cleanups.push(() => sockets.close());
+    return { sockets, ...got };
+  });
 }
 
-async function sender(hostname = "127.0.0.1") {
-  const socket = await Bun.udpSocket({ hostname });
-  cleanups.push(() => socket.close());
-  return socket;
-}
+const sender = (hostname?: string) => udpSender(cleanups, hostname);
 
 /** A port is free when a socket without an interface can bind it. */
 async function portIsFree(port: number): Promise<boolean> {

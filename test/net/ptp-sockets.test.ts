@@ -11,54 +11,33 @@ import { openPtpSockets, type PtpDatagram } from "../../src/net/ptp-sockets.ts";
 import { bindTimestampedSocket } from "../../src/net/timestamped-socket.ts";
 import { readClock, type LocalClock } from "../../src/time/clocks.ts";
 import { cleanupAfterEach } from "../support/cleanups.ts";
+import { onFreePorts, randomPortPair, udpSender, until } from "../support/sockets.ts";
 
 setDefaultTimeout(20_000);
 
 const cleanups = cleanupAfterEach();
 
-function randomPort(): number {
-  return 30000 + Math.floor(Math.random() * 15000) * 2;
-}
-
 async function open(options: { clock?: LocalClock; addresses?: string[]; workerUrl?: URL } = {}) {
   const received: PtpDatagram[] = [];
   const errors: string[] = [];
-  for (let attempt = 0; ; attempt++) {
-    const eventPort = randomPort();
-    try {
-      const sockets = await openPtpSockets({
-        eventPort,
-        generalPort: eventPort + 1,
-        addresses: options.addresses ?? ["127.0.0.1"],
-        localClock: options.clock ?? "realtime",
-        readClock,
-        onDatagram: (d) => received.push(d),
-        onError: (role, e) => errors.push(`${role}: ${e.message}`),
-        workerUrl: options.workerUrl,
-        multicastRefreshMs: 0,
-      });
-      cleanups.push(() => sockets.close());
-      return { sockets, eventPort, generalPort: eventPort + 1, received, errors };
-    } catch (error) {
-      if (attempt < 5 && error instanceof NqptpError && error.code === "bind-in-use") continue;
-      throw error;
-    }
-  }
+  return onFreePorts(async (eventPort) => {
+    const sockets = await openPtpSockets({
+      eventPort,
+      generalPort: eventPort + 1,
+      addresses: options.addresses ?? ["127.0.0.1"],
+      localClock: options.clock ?? "realtime",
+      readClock,
+      onDatagram: (d) => received.push(d),
+      onError: (role, e) => errors.push(`${role}: ${e.message}`),
+      workerUrl: options.workerUrl,
+      multicastRefreshMs: 0,
+    });
+    cleanups.push(() => sockets.close());
+    return { sockets, eventPort, generalPort: eventPort + 1, received, errors };
+  });
 }
 
-async function sender(hostname = "127.0.0.1") {
-  const socket = await Bun.udpSocket({ hostname });
-  cleanups.push(() => socket.close());
-  return socket;
-}
-
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await Bun.sleep(5);
-  }
-}
+const sender = (hostname?: string) => udpSender(cleanups, hostname);
 
 describe("kernel receive timestamps", () => {
   for (const clock of ["realtime", "monotonic-raw"] as const) {
@@ -236,7 +215,7 @@ describe("the Worker", () => {
   });
 
   test("drops datagrams beyond its backlog when the main thread falls behind, and says how many", async () => {
-    const port = randomPort();
+    const port = randomPortPair();
     const socket = bindTimestampedSocket({ hostname: "127.0.0.1", port, role: "PTP event port" });
     const received: ReceivedDatagram[] = [];
     const errors: string[] = [];
