@@ -6,6 +6,7 @@
 // to Bun sockets (stamped-bun-port.ts) and chooseStamping (stamping.ts) says what that means.
 
 import type { LocalClock } from "../time/clocks.ts";
+import type { ReceivedDatagram } from "./event-reader-protocol.ts";
 import { startEventReader, type EventReader } from "./event-reader.ts";
 import type { PtpDatagram } from "./ptp-sockets.ts";
 import type { EventPortFacts, PtpPortRole } from "./stamping.ts";
@@ -45,38 +46,64 @@ export type EventReaderOutcome =
 export function startEventReaderPort(options: EventReaderPortOptions): EventReaderStartup {
   const bound = bindTimestampedEventSockets(options);
   if ("unavailable" in bound) return { kind: "no-timestamp-option", reason: bound.unavailable };
-  let unstampedSaid = false;
   const reader = startEventReader({
     sockets: bound.sockets,
     localClock: options.localClock,
     workerUrl: options.workerUrl,
-    onDatagram: (d) => {
-      // The socket option was accepted, yet this datagram came without its stamp: the Worker
-      // read the clock instead. Said once, so that it never goes unnoticed.
-      if (!d.kernelStamp && !unstampedSaid) {
-        unstampedSaid = true;
-        options.onError(
-          "event",
-          new Error(
-            `kernel receive timestamps are missing on the PTP event port (a datagram from ${d.address} came without SCM_TIMESTAMPNS); ` +
-              "such datagrams are stamped when the reader gets them, which can be late under load: offsets will be less accurate",
-          ),
-        );
-      }
-      options.onDatagram({
-        role: "event",
-        data: Buffer.from(d.data.buffer, d.data.byteOffset, d.data.byteLength),
-        port: d.port,
-        address: d.address,
-        receivedAtNs: d.receivedAtNs,
-        kernelStamp: d.kernelStamp,
-      });
-    },
+    onDatagram: readerDatagrams({
+      roles: ["event"],
+      stampsAsked: true,
+      interfaceName: null,
+      onDatagram: options.onDatagram,
+      onError: options.onError,
+    }),
     onError: (error) => options.onError("event", error),
   });
   // Nothing may be left unhandled if the caller fails elsewhere while the Worker loads.
   reader.catch(() => {});
   return { kind: "starting", sockets: bound.sockets, reader };
+}
+
+export interface ReaderDatagramsOptions {
+  /** Which port each of the reader's sockets is, by its index. */
+  roles: readonly PtpPortRole[];
+  /** The sockets asked for SO_TIMESTAMPNS (false: the reader reads the clock, as already said). */
+  stampsAsked: boolean;
+  /** --interface: the interface the sockets are bound to (null: none), for the warning. */
+  interfaceName: string | null;
+  onDatagram: (datagram: PtpDatagram) => void;
+  onError: (role: PtpPortRole, error: Error) => void;
+}
+
+/**
+ * What the reader posts, handed on as PtpDatagrams. A datagram that came without the kernel stamp
+ * its socket was asked for (the option accepted, the stamp missing: the Worker read the clock
+ * instead) is said once per reader, so that it never goes unnoticed, and still handed on.
+ */
+export function readerDatagrams(options: ReaderDatagramsOptions): (datagram: ReceivedDatagram) => void {
+  let unstampedSaid = !options.stampsAsked;
+  return (d) => {
+    const role = options.roles[d.socket] ?? "event";
+    if (!d.kernelStamp && !unstampedSaid) {
+      unstampedSaid = true;
+      const where = ROLE_NAMES[role] + (options.interfaceName === null ? "" : ` on interface ${options.interfaceName}`);
+      options.onError(
+        role,
+        new Error(
+          `kernel receive timestamps are missing on the ${where} (a datagram from ${d.address} came without SCM_TIMESTAMPNS); ` +
+            "such datagrams are stamped when the reader gets them, which can be late under load: offsets will be less accurate",
+        ),
+      );
+    }
+    options.onDatagram({
+      role,
+      data: Buffer.from(d.data.buffer, d.data.byteOffset, d.data.byteLength),
+      port: d.port,
+      address: d.address,
+      receivedAtNs: d.receivedAtNs,
+      kernelStamp: d.kernelStamp,
+    });
+  };
 }
 
 /** Waits for the Worker. If it could not start, it has closed the sockets. */

@@ -9,8 +9,9 @@ import { allocateNative } from "../sys/libc.ts";
 import { SOCKET_ABI } from "../sys/linux.ts";
 import { interfaceFlags, sendDatagram } from "../sys/posix.ts";
 import type { LocalClock } from "../time/clocks.ts";
+import { readerDatagrams } from "./event-port.ts";
 import { startEventReader, type EventReader } from "./event-reader.ts";
-import { PtpGroupMembership } from "./multicast.ts";
+import { PtpGroupMembership, groupMember } from "./multicast.ts";
 import type { PtpDatagram } from "./ptp-sockets.ts";
 import { pickSendSocket } from "./send-socket.ts";
 import { ROLE_NAMES, type PtpPortRole } from "./stamping.ts";
@@ -56,15 +57,13 @@ export async function openInterfacePorts(options: InterfacePortsOptions): Promis
       sockets,
       localClock: options.localClock,
       workerUrl: options.workerUrl,
-      onDatagram: (d) =>
-        options.onDatagram({
-          role: ROLES[d.socket] ?? "event",
-          data: Buffer.from(d.data.buffer, d.data.byteOffset, d.data.byteLength),
-          port: d.port,
-          address: d.address,
-          receivedAtNs: d.receivedAtNs,
-          kernelStamp: d.kernelStamp,
-        }),
+      onDatagram: readerDatagrams({
+        roles: ROLES,
+        stampsAsked: options.timestamps,
+        interfaceName: name,
+        onDatagram: options.onDatagram,
+        onError: options.onError,
+      }),
       onError: (error) => options.onError("event", new Error(`interface ${name}: ${error.message}`)),
     });
   } catch (error) {
@@ -73,7 +72,7 @@ export async function openInterfacePorts(options: InterfacePortsOptions): Promis
   }
   const running = () => reader.running;
   const membership = new PtpGroupMembership(
-    sockets.map((s) => ({ fd: s.fd, family: s.hostname.includes(":") ? (6 as const) : (4 as const), isOpen: running })),
+    sockets.map((s) => groupMember(s, running)),
     (probeFd) => {
       const flags = interfaceFlags(probeFd, name);
       return flags === null ? [] : [{ name, index, flags }];

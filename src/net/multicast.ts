@@ -102,6 +102,11 @@ export interface GroupMember {
   isOpen?: () => boolean;
 }
 
+/** A socket as a member: its family from the address it is bound to. */
+export function groupMember(socket: { fd: number; hostname: string }, isOpen?: () => boolean): GroupMember {
+  return { fd: socket.fd, family: socket.hostname.includes(":") ? 6 : 4, isOpen };
+}
+
 /**
  * Keeps the given sockets in the PTP groups on every interface: joins now, and again whenever
  * refresh() is called (interfaces that appeared since, e.g. Wi-Fi coming up after the daemon).

@@ -19,7 +19,7 @@ import type { PtpInterfaceStatus } from "../control/status.ts";
 import type { LocalClock } from "../time/clocks.ts";
 import type { EventReader } from "./event-reader.ts";
 import { abandonEventReaderPort, settleEventReaderPort, startEventReaderPort } from "./event-port.ts";
-import { currentInterfaces, keepPtpGroupsJoined, type GroupMember, type KeptMemberships, type NetworkInterface } from "./multicast.ts";
+import { currentInterfaces, groupMember, keepPtpGroupsJoined, type GroupMember, type KeptMemberships, type NetworkInterface } from "./multicast.ts";
 import { openInterfaceBoundSockets } from "./interface-bound-sockets.ts";
 import type { ListedInterface, Notice } from "./interface-watch.ts";
 import { bindStampedPort, closeBunSockets } from "./stamped-bun-port.ts";
@@ -134,15 +134,15 @@ export async function openPtpSockets(options: PtpSocketsOptions): Promise<PtpSoc
       const reader = outcome.reader;
       // The joins happen while the Worker owns these sockets: setsockopt from another thread is
       // fine, and the descriptors stay open until reader.close().
-      members.push(...outcome.sockets.map((s) => member(s, () => reader.running)));
+      members.push(...outcome.sockets.map((s) => groupMember(s, () => reader.running)));
       event = { kind: "reader" };
     } else {
       const fallback = await bindStampedPort("event", options.eventPort, stamped);
       held.bun.push(...fallback.sockets);
-      members.push(...fallback.sockets.map((s) => member(s)));
+      members.push(...fallback.sockets.map((s) => groupMember(s)));
       event = { kind: outcome.kind, reason: outcome.reason, ioctlRefusal: fallback.refusal };
     }
-    members.push(...general.sockets.map((s) => member(s)));
+    members.push(...general.sockets.map((s) => groupMember(s)));
     const stamping = chooseStamping(event, general.refusal);
     if (stamping.warning !== null) warnOnce(stamping.warning.role, stamping.warning.text);
     if (options.addresses.length === 0) {
@@ -164,8 +164,4 @@ export async function openPtpSockets(options: PtpSocketsOptions): Promise<PtpSoc
     held.close();
     throw error;
   }
-}
-
-function member(socket: { fd: number; hostname: string }, isOpen?: () => boolean): GroupMember {
-  return { fd: socket.fd, family: socket.hostname.includes(":") ? 6 : 4, isOpen };
 }

@@ -90,6 +90,20 @@ describe("--interface lo", () => {
     expect(o.notices).toEqual([]);
   });
 
+  test("datagrams the reader gets without their kernel stamp are said once, naming the port and interface, and still handed on", async () => {
+    const o = await open(["lo"], { workerUrl: new URL("./unstamped-worker.ts", import.meta.url) });
+    expect(o.sockets.eventStamping).toBe("worker");
+    const s = await sender();
+    s.send(new Uint8Array([1]), o.eventPort, "127.0.0.1");
+    s.send(new Uint8Array([2]), o.generalPort, "127.0.0.1");
+    await until(() => o.received.length >= 2);
+    expect(o.received.map((d) => d.kernelStamp)).toEqual([false, false]);
+    expect(o.errors).toHaveLength(1);
+    expect(o.errors[0]).toMatch(
+      /^(event|general): kernel receive timestamps are missing on the PTP (event|general) port on interface lo \(a datagram from ::ffff:127\.0\.0\.1 came without SCM_TIMESTAMPNS\)/,
+    );
+  });
+
   test("sendGeneral goes out of the interface's general port (here it comes back to that same port, over loopback)", async () => {
     const o = await open(["lo"]);
     const s = await sender("127.0.0.3");

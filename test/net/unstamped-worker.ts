@@ -1,4 +1,4 @@
-// A Worker for test/net/ptp-sockets.test.ts: the daemon's own event-port reader
+// A Worker for test/net/ptp-sockets.test.ts and interface-sockets.test.ts: the daemon's own event-port reader
 // (src/net/event-reader-loop.ts), except that every datagram it reads is reported as if the kernel
 // had given no receive stamp (no SCM_TIMESTAMPNS), its time read from the clock instead.
 
