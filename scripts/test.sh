@@ -94,9 +94,11 @@ fi
 $BUN scripts/build.ts
 log=$(mktemp)
 coverage=$(mktemp -d)
-trap 'rm -rf "$log" "$coverage" "$warm_log"; [ -z "$warm_pid" ] || kill "$warm_pid" 2>/dev/null || true' EXIT
+junit=$(mktemp)
+trap 'rm -rf "$log" "$coverage" "$junit" "$warm_log"; [ -z "$warm_pid" ] || kill "$warm_pid" 2>/dev/null || true' EXIT
 set +e
-$BUN test --timeout 60000 --coverage --coverage-reporter=lcov --coverage-dir="$coverage" "$@" 2>&1 | tee "$log"
+$BUN test --timeout 60000 --coverage --coverage-reporter=lcov --coverage-dir="$coverage" \
+  --reporter=junit --reporter-outfile="$junit" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 if [ -n "$warm_pid" ]; then
@@ -126,6 +128,12 @@ if [ -s "$coverage/lcov.info" ]; then
 else
   echo "coverage of src/: bun test wrote no lcov report" >&2
   [ "$#" != 0 ] || [ "$status" != 0 ] || status=1
+fi
+
+# What each failed test said, again at the end (where a CI log is read): bun test printed it where
+# the test ran, and its closing list only names the tests.
+if [ "$status" != 0 ] && [ -s "$junit" ]; then
+  $BUN scripts/failures.ts "$junit" --lines 40 || true
 fi
 
 pass=$(grep -Eo '^ *[0-9]+ pass$' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
