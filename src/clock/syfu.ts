@@ -14,12 +14,19 @@
 // the core after its Follow_Up, often so for the very first pair: a Follow_Up used at once would
 // be published without its Sync's receipt time and without the Sync's correctionField (with
 // Apple's correction split between the two, the first published offset was 1.5 ms off).
-// A Follow_Up whose Sync does not come is used alone when it expires as above: its own receipt
-// time and its own correctionField stand in for the Sync's, so the sample is late by the
-// sender's Sync→Follow_Up gap and lacks the Sync's correction (`paired: false`); it is delivered
-// one sync interval late but keeps its own receipt time. A sender that never sends Sync (port 319
-// not reachable) therefore gets every sample one interval late, and never a sample ahead of a
-// Sync that was on its way. Nothing waits on a timer: there is none in a pure core.
+// A Follow_Up whose Sync does not come is used alone when it expires as above, but only from the
+// third in a row (aloneAfter): its own receipt time and its own correctionField stand in for the
+// Sync's, so the sample is late by the sender's Sync→Follow_Up gap and lacks the Sync's
+// correction (`paired: false`); it is delivered one sync interval late but keeps its own receipt
+// time. A sender that never sends Sync (port 319 not reachable) therefore gets its samples from
+// its third Follow_Up on, each one interval late, and never a sample ahead of a Sync that was on
+// its way. The first two are dropped because a Follow_Up's receipt time can be far later than its
+// arrival: the general port's stamp is the kernel's time of the LAST datagram of the batch Bun
+// read (kernel-stamps.ts), and when the event loop was held up (a slow machine, at the start of
+// following) Follow_Ups n and n+1 come in one batch, ahead of their Syncs from the reader thread.
+// Used alone, Follow_Up n was then a sample late by a whole sync interval; as the first sample
+// of a timeline it was published as is (126 ms off for one interval on an emulated arm64).
+// A Sync that pairs ends the run. Nothing waits on a timer: there is none in a pure core.
 // One-step Syncs (twoStepFlag clear) carry no Follow_Up; the seed's behaviour is to use
 // Follow_Ups only, so they are ignored here.
 
@@ -58,16 +65,20 @@ export interface PendingFollowUp extends HalfKey {
 export interface SyfuState {
   readonly sync: PendingSync | null;
   readonly followUp: PendingFollowUp | null;
+  /** Follow_Ups in a row whose Sync did not come (since the last pairing). */
+  readonly aloneRun: number;
 }
 
-export const SYFU_IDLE: SyfuState = { sync: null, followUp: null };
+export const SYFU_IDLE: SyfuState = { sync: null, followUp: null, aloneRun: 0 };
 
 export interface SyfuRules {
   /** Halves received further apart than this never pair. */
   maxPairAgeNs: bigint;
+  /** A Follow_Up whose Sync did not come is a sample only when it is at least this many in a row. */
+  aloneAfter: number;
 }
 
-export const DEFAULT_SYFU_RULES: SyfuRules = { maxPairAgeNs: NS_PER_SECOND };
+export const DEFAULT_SYFU_RULES: SyfuRules = { maxPairAgeNs: NS_PER_SECOND, aloneAfter: 3 };
 
 export type SyfuOutcome = "PAIRED" | "WAITING_FOR_FOLLOW_UP" | "WAITING_FOR_SYNC" | "IGNORED_ONE_STEP_SYNC";
 
@@ -103,6 +114,13 @@ function aloneSample(followUp: PendingFollowUp): OffsetSample {
   };
 }
 
+/** A waiting Follow_Up `lost` its Sync: the run it makes, and its sample if the run is long enough. */
+function lostSync(lost: PendingFollowUp | null, run: number, rules: SyfuRules): { aloneRun: number; samples: OffsetSample[] } {
+  if (lost === null) return { aloneRun: run, samples: [] };
+  const aloneRun = run + 1;
+  return { aloneRun, samples: aloneRun >= rules.aloneAfter ? [aloneSample(lost)] : [] };
+}
+
 export function syfuOnSync(state: SyfuState, message: SyncMessage, receivedAtNs: bigint, rules: SyfuRules = DEFAULT_SYFU_RULES): SyfuStep {
   const h = message.header;
   if ((h.flagField & FLAG_TWO_STEP) === 0) {
@@ -118,15 +136,16 @@ export function syfuOnSync(state: SyfuState, message: SyncMessage, receivedAtNs:
   const waiting = state.followUp;
   if (waiting !== null && matches(sync, waiting, receivedAtNs, waiting.receivedAtNs, rules)) {
     return {
-      state: { sync: null, followUp: null },
+      state: SYFU_IDLE,
       samples: [pairedSample(sync, waiting)],
       outcome: "PAIRED",
     };
   }
-  // A waiting Follow_Up that is not this Sync's lost its own Sync: use it alone now.
+  // A waiting Follow_Up that is not this Sync's lost its own Sync: used alone now, from the third.
+  const lost = lostSync(waiting, state.aloneRun, rules);
   return {
-    state: { sync, followUp: null },
-    samples: waiting !== null ? [aloneSample(waiting)] : [],
+    state: { sync, followUp: null, aloneRun: lost.aloneRun },
+    samples: lost.samples,
     outcome: "WAITING_FOR_FOLLOW_UP",
   };
 }
@@ -142,15 +161,13 @@ export function syfuOnFollowUp(state: SyfuState, message: FollowUpMessage, recei
     correctionField: h.correctionField,
     preciseOriginNs: timestampToNs(t.seconds, t.nanoseconds),
   };
-  const samples: OffsetSample[] = [];
   // An older Follow_Up still waiting: its Sync was lost.
-  if (state.followUp !== null) samples.push(aloneSample(state.followUp));
+  const lost = lostSync(state.followUp, state.aloneRun, rules);
   const sync = state.sync;
   if (sync !== null && matches(sync, followUp, sync.receivedAtNs, receivedAtNs, rules)) {
-    samples.push(pairedSample(sync, followUp));
-    return { state: { sync: null, followUp: null }, samples, outcome: "PAIRED" };
+    return { state: SYFU_IDLE, samples: [...lost.samples, pairedSample(sync, followUp)], outcome: "PAIRED" };
   }
   // A waiting Sync that is not this Follow_Up's lost its Follow_Up: drop it. This Follow_Up
   // waits for its own Sync, however long ago (or never) this record last sent one.
-  return { state: { sync: null, followUp }, samples, outcome: "WAITING_FOR_SYNC" };
+  return { state: { sync: null, followUp, aloneRun: lost.aloneRun }, samples: lost.samples, outcome: "WAITING_FOR_SYNC" };
 }
