@@ -243,7 +243,10 @@ function expectAllWithin(samples: PublishedSample[], boundNs: bigint): void {
   const abs = (e: bigint) => (e < 0n ? -e : e);
   const worst = samples.reduce<PublishedSample | null>((w, s) => (w === null || abs(s.errorNs) > abs(w.errorNs) ? s : w), null);
   if (worst === null) return;
-  expect(abs(worst.errorNs), `the worst sample, ${(worst.seenAtMs / 1000).toFixed(2)} s into the sampling`).toBeLessThan(boundNs);
+  const over = samples.filter((x) => abs(x.errorNs) >= boundNs);
+  const shown = over.slice(0, 5).map((x) => `${(x.seenAtMs / 1000).toFixed(2)} s: ${(Number(x.errorNs) / 1000).toFixed(1)} µs`);
+  const why = `the worst sample, ${(worst.seenAtMs / 1000).toFixed(2)} s into the sampling; ${over.length} of ${samples.length} out of bounds (${shown.join(", ")})`;
+  expect(abs(worst.errorNs), why).toBeLessThan(boundNs);
 }
 
 /** Kernel receive timestamps were in use: the daemon said so when it started, and never said it fell back. */
@@ -353,12 +356,14 @@ describe("on an arm64 kernel: Debian 12 booted under qemu-system-aarch64", () =>
     expectAllWithin(samples, 1n * MS);
     // Killed by the filter, it would have been restarted (Restart=on-failure): a new PID, a restart.
     const mutex = expectStep("mutex");
-    expect(parseSystemctlShow(result("mutex", "show-after.txt"))).toMatchObject({
+    const kernel = linesBetween(journal("kernel.txt"), interface5.beginS, mutex.endS);
+    // Should it have been restarted, what the unit and the kernel said is the place to look.
+    const said = `the unit's journal (the end):\n${tail(result("mutex", "journal.txt"), 30)}\nthe kernel then:\n${kernel.slice(-10).join("\n")}`;
+    expect(parseSystemctlShow(result("mutex", "show-after.txt")), said).toMatchObject({
       MainPID: show.MainPID,
       NRestarts: show.NRestarts,
       ActiveState: "active",
     });
-    const kernel = linesBetween(journal("kernel.txt"), interface5.beginS, mutex.endS);
     expect(kernel.filter((line) => /type=1326|SIGSYS/.test(line))).toEqual([]);
     expectKernelStamps(linesBetween(journal("nqptp.txt"), interface5.beginS, mutex.endS).join("\n"));
   });
@@ -370,7 +375,8 @@ describe("on an arm64 kernel: Debian 12 booted under qemu-system-aarch64", () =>
     expect(unitLog).toContain("a client died holding the shared memory lock of /nqptp; the lock was recovered");
     const after = samplesOf(result("mutex", "after.jsonl"), "realtime");
     console.log(describeErrors(`arm64 guest, interface 5 after the recovery, ${AFTER_S} s`, after));
-    expect(after.length, stepContext("mutex")).toBeGreaterThan(0.5 * AFTER_S * SYNC_HZ);
+    const said = `${stepContext("mutex")}\nthe unit's journal (the end):\n${tail(unitLog, 30)}`;
+    expect(after.length, said).toBeGreaterThan(0.5 * AFTER_S * SYNC_HZ);
     expectAllWithin(after, 1n * MS);
   });
 
