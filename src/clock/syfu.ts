@@ -25,8 +25,10 @@
 // read (kernel-stamps.ts), and when the event loop was held up (a slow machine, at the start of
 // following) Follow_Ups n and n+1 come in one batch, ahead of their Syncs from the reader thread.
 // Used alone, Follow_Up n was then a sample late by a whole sync interval; as the first sample
-// of a timeline it was published as is (126 ms off for one interval on an emulated arm64).
-// A Sync that pairs ends the run. Nothing waits on a timer: there is none in a pure core.
+// of a timeline it was published as is (126 ms off for one interval on an emulated arm64). For
+// longer hold-ups, a Follow_Up stamped no earlier than the half that showed its Sync lost is
+// never used alone either (lostSync). A Sync that pairs ends the run. Nothing waits on a timer:
+// there is none in a pure core.
 // One-step Syncs (twoStepFlag clear) carry no Follow_Up; the seed's behaviour is to use
 // Follow_Ups only, so they are ignored here.
 
@@ -114,11 +116,17 @@ function aloneSample(followUp: PendingFollowUp): OffsetSample {
   };
 }
 
-/** A waiting Follow_Up `lost` its Sync: the run it makes, and its sample if the run is long enough. */
-function lostSync(lost: PendingFollowUp | null, run: number, rules: SyfuRules): { aloneRun: number; samples: OffsetSample[] } {
+/**
+ * A waiting Follow_Up `lost` its Sync (the half received at `expiredAtNs` is not its partner): the
+ * run it makes, and its sample if the run is long enough and its stamp can be its own. One no
+ * earlier than the half that expired it is a batch's stamp (that half came later, and a batch of
+ * Follow_Ups shares one stamp to the ns): not used.
+ */
+function lostSync(lost: PendingFollowUp | null, expiredAtNs: bigint, run: number, rules: SyfuRules): { aloneRun: number; samples: OffsetSample[] } {
   if (lost === null) return { aloneRun: run, samples: [] };
   const aloneRun = run + 1;
-  return { aloneRun, samples: aloneRun >= rules.aloneAfter ? [aloneSample(lost)] : [] };
+  const usable = aloneRun >= rules.aloneAfter && lost.receivedAtNs < expiredAtNs;
+  return { aloneRun, samples: usable ? [aloneSample(lost)] : [] };
 }
 
 export function syfuOnSync(state: SyfuState, message: SyncMessage, receivedAtNs: bigint, rules: SyfuRules = DEFAULT_SYFU_RULES): SyfuStep {
@@ -142,7 +150,7 @@ export function syfuOnSync(state: SyfuState, message: SyncMessage, receivedAtNs:
     };
   }
   // A waiting Follow_Up that is not this Sync's lost its own Sync: used alone now, from the third.
-  const lost = lostSync(waiting, state.aloneRun, rules);
+  const lost = lostSync(waiting, receivedAtNs, state.aloneRun, rules);
   return {
     state: { sync, followUp: null, aloneRun: lost.aloneRun },
     samples: lost.samples,
@@ -162,7 +170,7 @@ export function syfuOnFollowUp(state: SyfuState, message: FollowUpMessage, recei
     preciseOriginNs: timestampToNs(t.seconds, t.nanoseconds),
   };
   // An older Follow_Up still waiting: its Sync was lost.
-  const lost = lostSync(state.followUp, state.aloneRun, rules);
+  const lost = lostSync(state.followUp, receivedAtNs, state.aloneRun, rules);
   const sync = state.sync;
   if (sync !== null && matches(sync, followUp, sync.receivedAtNs, receivedAtNs, rules)) {
     return { state: SYFU_IDLE, samples: [...lost.samples, pairedSample(sync, followUp)], outcome: "PAIRED" };

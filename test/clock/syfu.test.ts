@@ -90,6 +90,42 @@ describe("Sync/Follow_Up pairing", () => {
     ]);
   });
 
+  test("a longer hold-up: four Follow_Ups in one batch (one stamp), then their late Syncs: none is used alone, the next round pairs", () => {
+    const batchStamp = FU_RX + 375n * MS;
+    let state = SYFU_IDLE;
+    const samples: OffsetSample[] = [];
+    const take = (step: SyfuStep) => {
+      state = step.state;
+      samples.push(...step.samples);
+    };
+    // 0, 1 and 2 carry 3's stamp: each is shown lost by the next, stamped the same.
+    for (const k of [0, 1, 2, 3]) take(syfuOnFollowUp(state, followUp(ID, k, PRECISE + BigInt(k) * 125n * MS), batchStamp));
+    // Sync 0 (from the reader thread, its own stamp) shows 3's Sync lost; 3 is stamped after it.
+    for (const k of [0, 1, 2, 3]) take(syfuOnSync(state, sync(ID, k), SYNC_RX + BigInt(k) * 125n * MS));
+    expect(samples).toEqual([]);
+    take(syfuOnSync(state, sync(ID, 4), SYNC_RX + 500n * MS));
+    take(syfuOnFollowUp(state, followUp(ID, 4, PRECISE + 500n * MS), FU_RX + 500n * MS));
+    expect(samples).toEqual([{ localTimeNs: SYNC_RX + 500n * MS, offsetNs: PRECISE - SYNC_RX, preciseOriginNs: PRECISE + 500n * MS, paired: true }]);
+  });
+
+  test("however long the run, a Follow_Up is not used alone when stamped no earlier than the half that shows its Sync lost", () => {
+    let state = SYFU_IDLE;
+    const samples: OffsetSample[] = [];
+    for (const k of [0, 1, 2, 3]) {
+      const step = syfuOnFollowUp(state, followUp(ID, k, PRECISE + BigInt(k) * 125n * MS), FU_RX + BigInt(k) * 125n * MS);
+      state = step.state;
+      samples.push(...step.samples);
+    }
+    expect(samples.map((x) => x.preciseOriginNs)).toEqual([PRECISE + 250n * MS]); // 0 and 1 dropped, 2 used when 3 came
+    const stamp3 = FU_RX + 375n * MS;
+    // A Follow_Up of the same stamp (a batch), or a Sync received before 3's stamp: 3 is not used.
+    expect(syfuOnFollowUp(state, followUp(ID, 4, PRECISE + 500n * MS), stamp3).samples).toEqual([]);
+    expect(syfuOnSync(state, sync(ID, 9), stamp3 - 1n).samples).toEqual([]);
+    // Received after it, 3 is used.
+    expect(syfuOnSync(state, sync(ID, 9), stamp3 + 1n).samples.map((x) => x.localTimeNs)).toEqual([stamp3]);
+    expect(syfuOnSync(state, sync(ID, 9), stamp3 + 1n).state.aloneRun).toBe(4);
+  });
+
   test("Sync lost and the next Follow_Up also first: old one dropped, new one waits for its Sync and pairs", () => {
     const a = syfuOnFollowUp(SYFU_IDLE, followUp(ID, 10, PRECISE, { correctionField: FU_CORR }), FU_RX);
     const b = syfuOnFollowUp(a.state, followUp(ID, 11, PRECISE + 125n * MS), FU_RX + 125n * MS);
