@@ -14,21 +14,24 @@
 // the core after its Follow_Up, often so for the very first pair: a Follow_Up used at once would
 // be published without its Sync's receipt time and without the Sync's correctionField (with
 // Apple's correction split between the two, the first published offset was 1.5 ms off).
-// A Follow_Up whose Sync does not come is used alone when it expires as above, but only from the
-// third in a row (aloneAfter): its own receipt time and its own correctionField stand in for the
-// Sync's, so the sample is late by the sender's Sync→Follow_Up gap and lacks the Sync's
-// correction (`paired: false`); it is delivered one sync interval late but keeps its own receipt
-// time. A sender that never sends Sync (port 319 not reachable) therefore gets its samples from
-// its third Follow_Up on, each one interval late, and never a sample ahead of a Sync that was on
-// its way. The first two are dropped because a Follow_Up's receipt time can be far later than its
-// arrival: the general port's stamp is the kernel's time of the LAST datagram of the batch Bun
-// read (kernel-stamps.ts), and when the event loop was held up (a slow machine, at the start of
-// following) Follow_Ups n and n+1 come in one batch, ahead of their Syncs from the reader thread.
-// Used alone, Follow_Up n was then a sample late by a whole sync interval; as the first sample
-// of a timeline it was published as is (126 ms off for one interval on an emulated arm64). For
-// longer hold-ups, a Follow_Up stamped no earlier than the half that showed its Sync lost is
-// never used alone either (lostSync). A Sync that pairs ends the run. Nothing waits on a timer:
-// there is none in a pure core.
+// A Follow_Up whose Sync does not come is used alone when it expires as above, if its record's
+// Syncs are not reaching us (lostSync): its own receipt time and its own correctionField stand
+// in for the Sync's, so the sample is late by the sender's Sync→Follow_Up gap and lacks the
+// Sync's correction (`paired: false`); it is delivered one sync interval late but keeps its own
+// receipt time. Only then, because a Follow_Up's receipt time can be far later than its arrival:
+// without --interface the general port's stamp is the kernel's time of the LAST datagram of the
+// batch Bun read (kernel-stamps.ts). When the event loop was held up (a slow machine, at the start
+// of following), a master's Follow_Ups and Announces come in batches, ahead of their Syncs from
+// the reader thread. Used alone, such a Follow_Up was a sample late by up to the hold-up; as the
+// first sample of a timeline it was published as is (126 ms off for one interval on an emulated
+// arm64; 199-450 ms after a SIGSTOP of four sync intervals). So a Follow_Up is used alone only
+//   - from the third in a row whose Sync did not come (aloneAfter), and
+//   - when no Sync of the record was received within syncQuietNs (2 s) before it, counted for a
+//     record that never sent one from the first Follow_Up of the run: a sender whose Syncs never
+//     reach us (port 319 not reachable) gets its samples after 2 s, each one interval late;
+//   - and when it was stamped before the half that showed its Sync lost (a batch of Follow_Ups
+//     shares one stamp to the ns).
+// A Sync that pairs ends the run. Nothing waits on a timer: there is none in a pure core.
 // One-step Syncs (twoStepFlag clear) carry no Follow_Up; the seed's behaviour is to use
 // Follow_Ups only, so they are ignored here.
 
@@ -64,23 +67,32 @@ export interface PendingFollowUp extends HalfKey {
   preciseOriginNs: bigint;
 }
 
+/** Follow_Ups in a row whose Sync did not come (since the last pairing), and the first one's receipt. */
+export interface AloneRun {
+  readonly count: number;
+  readonly sinceNs: bigint;
+}
+
 export interface SyfuState {
   readonly sync: PendingSync | null;
   readonly followUp: PendingFollowUp | null;
-  /** Follow_Ups in a row whose Sync did not come (since the last pairing). */
-  readonly aloneRun: number;
+  readonly aloneRun: AloneRun | null;
+  /** Receipt of the newest two-step Sync of the record; null if none yet. */
+  readonly lastSyncAtNs: bigint | null;
 }
 
-export const SYFU_IDLE: SyfuState = { sync: null, followUp: null, aloneRun: 0 };
+export const SYFU_IDLE: SyfuState = { sync: null, followUp: null, aloneRun: null, lastSyncAtNs: null };
 
 export interface SyfuRules {
   /** Halves received further apart than this never pair. */
   maxPairAgeNs: bigint;
-  /** A Follow_Up whose Sync did not come is a sample only when it is at least this many in a row. */
+  /** A Follow_Up whose Sync did not come is a sample only when it is at least this many in a row ... */
   aloneAfter: number;
+  /** ... and no Sync of the record came within this before it (for one that never sent one: since the run began). */
+  syncQuietNs: bigint;
 }
 
-export const DEFAULT_SYFU_RULES: SyfuRules = { maxPairAgeNs: NS_PER_SECOND, aloneAfter: 3 };
+export const DEFAULT_SYFU_RULES: SyfuRules = { maxPairAgeNs: NS_PER_SECOND, aloneAfter: 3, syncQuietNs: 2n * NS_PER_SECOND };
 
 export type SyfuOutcome = "PAIRED" | "WAITING_FOR_FOLLOW_UP" | "WAITING_FOR_SYNC" | "IGNORED_ONE_STEP_SYNC";
 
@@ -118,16 +130,27 @@ function aloneSample(followUp: PendingFollowUp): OffsetSample {
 
 /**
  * A waiting Follow_Up `lost` its Sync (the half received at `expiredAtNs` is not its partner): the
- * run it makes, and its sample if the run is long enough and its stamp can be its own. One no
- * earlier than the half that expired it is a batch's stamp (that half came later, and a batch of
- * Follow_Ups shares one stamp to the ns): not used.
+ * run it makes, and its sample if the record's Syncs are not reaching us (the header's rules).
  */
-function lostSync(lost: PendingFollowUp | null, expiredAtNs: bigint, run: number, rules: SyfuRules): { aloneRun: number; samples: OffsetSample[] } {
-  if (lost === null) return { aloneRun: run, samples: [] };
-  const aloneRun = run + 1;
-  const usable = aloneRun >= rules.aloneAfter && lost.receivedAtNs < expiredAtNs;
+function lostSync(
+  lost: PendingFollowUp | null,
+  expiredAtNs: bigint,
+  state: SyfuState,
+  rules: SyfuRules,
+): { aloneRun: AloneRun | null; samples: OffsetSample[] } {
+  if (lost === null) return { aloneRun: state.aloneRun, samples: [] };
+  const aloneRun = { count: (state.aloneRun?.count ?? 0) + 1, sinceNs: state.aloneRun?.sinceNs ?? lost.receivedAtNs };
+  const quietSinceNs = state.lastSyncAtNs ?? aloneRun.sinceNs;
+  const usable = aloneRun.count >= rules.aloneAfter && lost.receivedAtNs - quietSinceNs >= rules.syncQuietNs && lost.receivedAtNs < expiredAtNs;
   return { aloneRun, samples: usable ? [aloneSample(lost)] : [] };
 }
+
+/** After a pairing: nothing waits, no run; the newest Sync's receipt is kept. */
+function pairedState(lastSyncAtNs: bigint | null): SyfuState {
+  return { sync: null, followUp: null, aloneRun: null, lastSyncAtNs };
+}
+
+const newer = (a: bigint | null, b: bigint): bigint => (a !== null && a > b ? a : b);
 
 export function syfuOnSync(state: SyfuState, message: SyncMessage, receivedAtNs: bigint, rules: SyfuRules = DEFAULT_SYFU_RULES): SyfuStep {
   const h = message.header;
@@ -141,18 +164,16 @@ export function syfuOnSync(state: SyfuState, message: SyncMessage, receivedAtNs:
     receivedAtNs,
     correctionField: h.correctionField,
   };
+  const lastSyncAtNs = newer(state.lastSyncAtNs, receivedAtNs);
   const waiting = state.followUp;
   if (waiting !== null && matches(sync, waiting, receivedAtNs, waiting.receivedAtNs, rules)) {
-    return {
-      state: SYFU_IDLE,
-      samples: [pairedSample(sync, waiting)],
-      outcome: "PAIRED",
-    };
+    return { state: pairedState(lastSyncAtNs), samples: [pairedSample(sync, waiting)], outcome: "PAIRED" };
   }
-  // A waiting Follow_Up that is not this Sync's lost its own Sync: used alone now, from the third.
-  const lost = lostSync(waiting, receivedAtNs, state.aloneRun, rules);
+  // A waiting Follow_Up that is not this Sync's lost its own Sync (and this Sync is seen: the
+  // lost one is judged against the Syncs before it, not this one).
+  const lost = lostSync(waiting, receivedAtNs, state, rules);
   return {
-    state: { sync, followUp: null, aloneRun: lost.aloneRun },
+    state: { sync, followUp: null, aloneRun: lost.aloneRun, lastSyncAtNs },
     samples: lost.samples,
     outcome: "WAITING_FOR_FOLLOW_UP",
   };
@@ -170,12 +191,16 @@ export function syfuOnFollowUp(state: SyfuState, message: FollowUpMessage, recei
     preciseOriginNs: timestampToNs(t.seconds, t.nanoseconds),
   };
   // An older Follow_Up still waiting: its Sync was lost.
-  const lost = lostSync(state.followUp, receivedAtNs, state.aloneRun, rules);
+  const lost = lostSync(state.followUp, receivedAtNs, state, rules);
   const sync = state.sync;
   if (sync !== null && matches(sync, followUp, sync.receivedAtNs, receivedAtNs, rules)) {
-    return { state: SYFU_IDLE, samples: [...lost.samples, pairedSample(sync, followUp)], outcome: "PAIRED" };
+    return { state: pairedState(state.lastSyncAtNs), samples: [...lost.samples, pairedSample(sync, followUp)], outcome: "PAIRED" };
   }
   // A waiting Sync that is not this Follow_Up's lost its Follow_Up: drop it. This Follow_Up
   // waits for its own Sync, however long ago (or never) this record last sent one.
-  return { state: { sync: null, followUp, aloneRun: lost.aloneRun }, samples: lost.samples, outcome: "WAITING_FOR_SYNC" };
+  return {
+    state: { sync: null, followUp, aloneRun: lost.aloneRun, lastSyncAtNs: state.lastSyncAtNs },
+    samples: lost.samples,
+    outcome: "WAITING_FOR_SYNC",
+  };
 }

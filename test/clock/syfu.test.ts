@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { SYFU_IDLE, syfuOnFollowUp, syfuOnSync, type OffsetSample, type SyfuStep } from "../../src/clock/syfu.ts";
+import { SYFU_IDLE, syfuOnFollowUp, syfuOnSync, type OffsetSample, type SyfuState, type SyfuStep } from "../../src/clock/syfu.ts";
 import { createPrng } from "../support/prng.ts";
 import { MS, S, followUp, sync } from "./helpers.ts";
 
@@ -38,24 +38,38 @@ describe("Sync/Follow_Up pairing", () => {
     expect(b.samples).toEqual([{ localTimeNs: SYNC_RX, offsetNs: PAIRED_OFFSET, preciseOriginNs: PRECISE, paired: true }]);
   });
 
-  test("no Sync ever seen: each Follow_Up waits; from the third in a row the one before is used alone (own time and correction)", () => {
-    const a = syfuOnFollowUp(SYFU_IDLE, followUp(ID, 10, PRECISE, { correctionField: FU_CORR }), FU_RX);
+  test("no Sync ever seen: each Follow_Up waits; used alone (own time and correction) from the third in a row, 2 s into the run", () => {
+    // A sender at 1 Hz whose Syncs never reach us.
+    const f = (state: SyfuState, k: number, corr = FU_CORR) =>
+      syfuOnFollowUp(state, followUp(ID, 10 + k, PRECISE + BigInt(k) * S, { correctionField: corr }), FU_RX + BigInt(k) * S);
+    const a = f(SYFU_IDLE, 0);
     expect(a.outcome).toBe("WAITING_FOR_SYNC");
     expect(a.samples).toEqual([]);
-    // The first two whose Sync did not come are dropped.
-    const b = syfuOnFollowUp(a.state, followUp(ID, 11, PRECISE + 125n * MS, { correctionField: FU_CORR }), FU_RX + 125n * MS);
+    const b = f(a.state, 1);
     expect(b.outcome).toBe("WAITING_FOR_SYNC");
-    expect(b.samples).toEqual([]);
-    expect(b.state.aloneRun).toBe(1);
-    const c = syfuOnFollowUp(b.state, followUp(ID, 12, PRECISE + 250n * MS, { correctionField: FU_CORR }), FU_RX + 250n * MS);
-    expect(c.samples).toEqual([]);
-    const d = syfuOnFollowUp(c.state, followUp(ID, 13, PRECISE + 375n * MS), FU_RX + 375n * MS);
-    expect(d.samples).toEqual([{ localTimeNs: FU_RX + 250n * MS, offsetNs: ALONE_OFFSET, preciseOriginNs: PRECISE + 250n * MS, paired: false }]);
-    const e = syfuOnFollowUp(d.state, followUp(ID, 14, PRECISE + 500n * MS), FU_RX + 500n * MS);
+    expect(b.samples).toEqual([]); // the first of the run
+    expect(b.state.aloneRun).toEqual({ count: 1, sinceNs: FU_RX });
+    const c = f(b.state, 2);
+    expect(c.samples).toEqual([]); // the second, 1 s into the run
+    const d = f(c.state, 3, 0n);
+    expect(d.samples).toEqual([{ localTimeNs: FU_RX + 2n * S, offsetNs: ALONE_OFFSET, preciseOriginNs: PRECISE + 2n * S, paired: false }]);
+    const e = f(d.state, 4);
     expect(e.samples).toEqual([
-      { localTimeNs: FU_RX + 375n * MS, offsetNs: PRECISE - SYNC_RX - 2n * MS, preciseOriginNs: PRECISE + 375n * MS, paired: false },
+      { localTimeNs: FU_RX + 3n * S, offsetNs: PRECISE - SYNC_RX - 2n * MS, preciseOriginNs: PRECISE + 3n * S, paired: false },
     ]);
-    expect(e.state.aloneRun).toBe(4);
+    expect(e.state.aloneRun).toEqual({ count: 4, sinceNs: FU_RX });
+  });
+
+  test("at 8 Hz with no Sync ever seen: the first sample alone is the first Follow_Up received 2 s after the run began", () => {
+    let state = SYFU_IDLE;
+    const samples: OffsetSample[] = [];
+    for (let k = 0; k <= 20; k++) {
+      const step = syfuOnFollowUp(state, followUp(ID, k, PRECISE + BigInt(k) * 125n * MS), FU_RX + BigInt(k) * 125n * MS);
+      state = step.state;
+      samples.push(...step.samples);
+    }
+    expect(samples[0]!.localTimeNs).toBe(FU_RX + 2n * S); // Follow_Up 16
+    expect(samples.length).toBe(4); // 16, 17, 18, 19 (20 still waits)
   });
 
   test("Sync lost: the waiting Follow_Up is dropped when the next Sync comes, which pairs and ends the run", () => {
@@ -64,13 +78,13 @@ describe("Sync/Follow_Up pairing", () => {
     const nextSyncRx = SYNC_RX + 125n * MS;
     const b = syfuOnSync(a.state, sync(ID, 11), nextSyncRx);
     expect(b.samples).toEqual([]);
-    expect(b.state.aloneRun).toBe(1);
+    expect(b.state.aloneRun).toEqual({ count: 1, sinceNs: FU_RX });
     const c = syfuOnFollowUp(b.state, followUp(ID, 11, PRECISE + 125n * MS), nextSyncRx + MS);
     expect(c.outcome).toBe("PAIRED");
     expect(c.samples).toEqual([
       { localTimeNs: nextSyncRx, offsetNs: PRECISE + 125n * MS - nextSyncRx, preciseOriginNs: PRECISE + 125n * MS, paired: true },
     ]);
-    expect(c.state).toEqual(SYFU_IDLE);
+    expect(c.state).toEqual({ ...SYFU_IDLE, lastSyncAtNs: nextSyncRx });
   });
 
   test("a held-up event loop: Follow_Ups n and n+1 in one batch (both stamped at n+1's arrival), then their Syncs: no sample a sync interval late", () => {
@@ -90,40 +104,72 @@ describe("Sync/Follow_Up pairing", () => {
     ]);
   });
 
-  test("a longer hold-up: four Follow_Ups in one batch (one stamp), then their late Syncs: none is used alone, the next round pairs", () => {
-    const batchStamp = FU_RX + 375n * MS;
-    let state = SYFU_IDLE;
-    const samples: OffsetSample[] = [];
-    const take = (step: SyfuStep) => {
-      state = step.state;
-      samples.push(...step.samples);
-    };
-    // 0, 1 and 2 carry 3's stamp: each is shown lost by the next, stamped the same.
-    for (const k of [0, 1, 2, 3]) take(syfuOnFollowUp(state, followUp(ID, k, PRECISE + BigInt(k) * 125n * MS), batchStamp));
-    // Sync 0 (from the reader thread, its own stamp) shows 3's Sync lost; 3 is stamped after it.
-    for (const k of [0, 1, 2, 3]) take(syfuOnSync(state, sync(ID, k), SYNC_RX + BigInt(k) * 125n * MS));
-    expect(samples).toEqual([]);
-    take(syfuOnSync(state, sync(ID, 4), SYNC_RX + 500n * MS));
-    take(syfuOnFollowUp(state, followUp(ID, 4, PRECISE + 500n * MS), FU_RX + 500n * MS));
-    expect(samples).toEqual([{ localTimeNs: SYNC_RX + 500n * MS, offsetNs: PRECISE - SYNC_RX, preciseOriginNs: PRECISE + 500n * MS, paired: true }]);
+  test("a longer hold-up, in batches that each end with an Announce: no Follow_Up is used alone while the Syncs come, in either order", () => {
+    // Four rounds held up 500 ms. The general port was read in two batches, each stamped at its
+    // last datagram (an Announce): Follow_Ups 0 and 1 at 200 ms, 2 and 3 at 450 ms. The Syncs,
+    // each with its own stamp, reach the core before all of them, between the batches, or after.
+    const fu = (k: number) => ({ kind: "fu" as const, k, at: FU_RX + (k < 2 ? 200n : 450n) * MS });
+    const sy = (k: number) => ({ kind: "sync" as const, k, at: SYNC_RX + BigInt(k) * 125n * MS });
+    const orders = [
+      [sy(0), sy(1), sy(2), sy(3), fu(0), fu(1), fu(2), fu(3)],
+      [fu(0), fu(1), sy(0), sy(1), sy(2), sy(3), fu(2), fu(3)],
+      [fu(0), fu(1), fu(2), fu(3), sy(0), sy(1), sy(2), sy(3)],
+      [fu(0), sy(0), fu(1), sy(1), fu(2), sy(2), fu(3), sy(3)],
+    ];
+    for (const order of orders) {
+      let state = SYFU_IDLE;
+      const samples: OffsetSample[] = [];
+      const live = [
+        ...order,
+        sy(4),
+        { kind: "fu" as const, k: 4, at: FU_RX + 500n * MS },
+        sy(5),
+        { kind: "fu" as const, k: 5, at: FU_RX + 625n * MS },
+      ];
+      for (const half of live) {
+        const step =
+          half.kind === "sync"
+            ? syfuOnSync(state, sync(ID, half.k), half.at)
+            : syfuOnFollowUp(state, followUp(ID, half.k, PRECISE + BigInt(half.k) * 125n * MS), half.at);
+        state = step.state;
+        samples.push(...step.samples);
+      }
+      // Only pairs: a paired sample's time is its Sync's own, so exact; nothing alone.
+      expect(samples.every((x) => x.paired)).toBe(true);
+      expect(samples.every((x) => x.offsetNs === PRECISE - SYNC_RX)).toBe(true);
+      expect(samples.length).toBeGreaterThanOrEqual(2);
+    }
   });
 
-  test("however long the run, a Follow_Up is not used alone when stamped no earlier than the half that shows its Sync lost", () => {
+  test("a Follow_Up alone is not used when stamped no earlier than the half that shows its Sync lost", () => {
+    // 1 Hz, no Syncs: 0 and 1 dropped, 2 used when 3 came.
     let state = SYFU_IDLE;
     const samples: OffsetSample[] = [];
     for (const k of [0, 1, 2, 3]) {
-      const step = syfuOnFollowUp(state, followUp(ID, k, PRECISE + BigInt(k) * 125n * MS), FU_RX + BigInt(k) * 125n * MS);
+      const step = syfuOnFollowUp(state, followUp(ID, k, PRECISE + BigInt(k) * S), FU_RX + BigInt(k) * S);
       state = step.state;
       samples.push(...step.samples);
     }
-    expect(samples.map((x) => x.preciseOriginNs)).toEqual([PRECISE + 250n * MS]); // 0 and 1 dropped, 2 used when 3 came
-    const stamp3 = FU_RX + 375n * MS;
+    expect(samples.map((x) => x.preciseOriginNs)).toEqual([PRECISE + 2n * S]);
+    const stamp3 = FU_RX + 3n * S;
     // A Follow_Up of the same stamp (a batch), or a Sync received before 3's stamp: 3 is not used.
-    expect(syfuOnFollowUp(state, followUp(ID, 4, PRECISE + 500n * MS), stamp3).samples).toEqual([]);
+    expect(syfuOnFollowUp(state, followUp(ID, 4, PRECISE + 4n * S), stamp3).samples).toEqual([]);
     expect(syfuOnSync(state, sync(ID, 9), stamp3 - 1n).samples).toEqual([]);
     // Received after it, 3 is used.
     expect(syfuOnSync(state, sync(ID, 9), stamp3 + 1n).samples.map((x) => x.localTimeNs)).toEqual([stamp3]);
-    expect(syfuOnSync(state, sync(ID, 9), stamp3 + 1n).state.aloneRun).toBe(4);
+  });
+
+  test("Syncs that stop: Follow_Ups are used alone again once no Sync came for 2 s", () => {
+    let state = syfuOnSync(SYFU_IDLE, sync(ID, 0), SYNC_RX).state;
+    state = syfuOnFollowUp(state, followUp(ID, 0, PRECISE), FU_RX).state; // paired
+    const samples: OffsetSample[] = [];
+    for (let k = 1; k <= 4; k++) {
+      const step = syfuOnFollowUp(state, followUp(ID, k, PRECISE + BigInt(k) * S), FU_RX + BigInt(k) * S);
+      state = step.state;
+      samples.push(...step.samples);
+    }
+    // 1 (1 s after the Sync) and 2 dropped; 3, received 3 s after the last Sync, is used when 4 comes.
+    expect(samples.map((x) => x.localTimeNs)).toEqual([FU_RX + 3n * S]);
   });
 
   test("Sync lost and the next Follow_Up also first: old one dropped, new one waits for its Sync and pairs", () => {
@@ -136,27 +182,29 @@ describe("Sync/Follow_Up pairing", () => {
     expect(c.samples.map((x) => x.offsetNs)).toEqual([PRECISE - SYNC_RX]);
   });
 
-  test("a run of lost Syncs that pairs again starts counting afresh: two more lost are dropped again", () => {
+  test("a run that pairs again starts afresh: the next lost Syncs count from one", () => {
     let state = SYFU_IDLE;
     const samples: OffsetSample[] = [];
     const f = (k: number) => {
-      const step = syfuOnFollowUp(state, followUp(ID, k, PRECISE + BigInt(k) * 125n * MS), FU_RX + BigInt(k) * 125n * MS);
+      const step = syfuOnFollowUp(state, followUp(ID, k, PRECISE + BigInt(k) * S), FU_RX + BigInt(k) * S);
       state = step.state;
       samples.push(...step.samples);
     };
     const s = (k: number) => {
-      const step = syfuOnSync(state, sync(ID, k), SYNC_RX + BigInt(k) * 125n * MS);
+      const step = syfuOnSync(state, sync(ID, k), SYNC_RX + BigInt(k) * S);
       state = step.state;
       samples.push(...step.samples);
     };
-    for (const k of [0, 1, 2, 3]) f(k); // no Syncs: 0 and 1 dropped, 2 used when 3 comes
-    s(4);
-    f(4); // pairs; 3 (lost) used alone first, as the run was long
+    for (const k of [0, 1, 2, 3]) f(k); // 1 Hz, no Syncs: 0 and 1 dropped, 2 used when 3 comes
+    s(4); // 3 used alone (the run is long, no Sync before it), then 4 waits
+    f(4); // pairs
+    expect(state.aloneRun).toBeNull();
     f(5);
-    f(6); // 5 lost: dropped (a new run)
+    f(6); // 5 lost: dropped (a run of one, a Sync 2 s before)
+    expect(state.aloneRun).toEqual({ count: 1, sinceNs: FU_RX + 5n * S });
     s(7);
     f(7);
-    expect(samples.map((x) => [Number((x.preciseOriginNs - PRECISE) / (125n * MS)), x.paired])).toEqual([
+    expect(samples.map((x) => [Number((x.preciseOriginNs - PRECISE) / S), x.paired])).toEqual([
       [2, false],
       [3, false],
       [4, true],
@@ -176,7 +224,7 @@ describe("Sync/Follow_Up pairing", () => {
     const b = syfuOnSync(a.state, sync(ID, 10, { correctionField: syncCorr }), SYNC_RX);
     expect(b.outcome).toBe("PAIRED");
     expect(b.samples).toEqual([{ localTimeNs: SYNC_RX, offsetNs: PRECISE + 3n * MS - SYNC_RX, preciseOriginNs: PRECISE, paired: true }]);
-    expect(b.state).toEqual(SYFU_IDLE);
+    expect(b.state).toEqual({ ...SYFU_IDLE, lastSyncAtNs: SYNC_RX });
     // The next round pairs normally.
     const c = syfuOnSync(b.state, sync(ID, 11, { correctionField: syncCorr }), SYNC_RX + 125n * MS);
     const d = syfuOnFollowUp(c.state, followUp(ID, 11, PRECISE + 125n * MS, { correctionField: fuCorr }), FU_RX + 125n * MS);

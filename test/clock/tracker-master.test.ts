@@ -84,24 +84,27 @@ describe("a master appears", () => {
     ]);
   });
 
-  test("no Sync at all (Follow_Up only): published from a Follow_Up's receipt from the third whose Sync did not come", () => {
+  test("no Sync at all (Follow_Up only): published from a Follow_Up's receipt from the third in a row, 2 s into the run", () => {
     const sc = new Scenario({}, T0);
     sc.peers("10.0.0.5");
     sc.ptp("10.0.0.5", announce(A, 0));
     sc.advance(S).ptp("10.0.0.5", announce(A, 1));
     const fuRx = sc.now + 50n * MS;
+    // A master at 1 Hz whose Syncs never reach us, announcing as it goes.
     const fu = (k: number) => {
-      const rx = fuRx + BigInt(k) * 125n * MS;
+      const rx = fuRx + BigInt(k) * S;
       sc.at(rx).ptp("10.0.0.5", followUp(A, k, rx + 42n * S, { correctionField: 3n * 65536n }));
+      sc.ptp("10.0.0.5", announce(A, 2 + k));
     };
     // Each waits for its Sync (which may be on its way through the event port's reader thread);
-    // the first two whose Sync did not come are dropped (their receipt may be a batch's, late).
+    // those whose Sync did not come are dropped until the run is 3 long and 2 s old (their
+    // receipt may be a batch's, late).
     for (const k of [0, 1, 2]) {
       fu(k);
       expect(sc.last.filter((e) => e.kind === "publish")).toEqual([]);
     }
-    fu(3);
-    const third = fuRx + 250n * MS;
+    sc.at(fuRx + 3n * S).ptp("10.0.0.5", followUp(A, 3, fuRx + 3n * S + 42n * S, { correctionField: 3n * 65536n }));
+    const third = fuRx + 2n * S;
     expect(sc.last).toContainEqual({
       kind: "publish",
       client: "/nqptp",
