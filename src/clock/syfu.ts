@@ -25,10 +25,11 @@
 // the reader thread. Used alone, such a Follow_Up was a sample late by up to the hold-up; as the
 // first sample of a timeline it was published as is (126 ms off for one interval on an emulated
 // arm64; 199-450 ms after a SIGSTOP of four sync intervals). So a Follow_Up is used alone only
-//   - from the third in a row whose Sync did not come (aloneAfter), and
 //   - when no Sync of the record was received within syncQuietNs (2 s) before it, counted for a
-//     record that never sent one from the first Follow_Up of the run: a sender whose Syncs never
-//     reach us (port 319 not reachable) gets its samples after 2 s, each one interval late;
+//     record that never sent one from the first of the Follow_Ups in a row whose Sync did not
+//     come (the run): a sender whose Syncs never reach us (port 319 not reachable) gets its
+//     samples from 2 s on, each one interval late; a batch's Follow_Ups, all stamped at once or
+//     nearly, never span 2 s, and by then the held-up Syncs have come;
 //   - and when it was stamped before the half that showed its Sync lost (a batch of Follow_Ups
 //     shares one stamp to the ns).
 // A Sync that pairs ends the run. Nothing waits on a timer: there is none in a pure core.
@@ -67,32 +68,25 @@ export interface PendingFollowUp extends HalfKey {
   preciseOriginNs: bigint;
 }
 
-/** Follow_Ups in a row whose Sync did not come (since the last pairing), and the first one's receipt. */
-export interface AloneRun {
-  readonly count: number;
-  readonly sinceNs: bigint;
-}
-
 export interface SyfuState {
   readonly sync: PendingSync | null;
   readonly followUp: PendingFollowUp | null;
-  readonly aloneRun: AloneRun | null;
-  /** Receipt of the newest two-step Sync of the record; null if none yet. */
+  /** Receipt of the first of the Follow_Ups in a row whose Sync did not come (since the last pairing); null: none. */
+  readonly aloneSinceNs: bigint | null;
+  /** Receipt of the latest two-step Sync of the record; null if none yet. */
   readonly lastSyncAtNs: bigint | null;
 }
 
-export const SYFU_IDLE: SyfuState = { sync: null, followUp: null, aloneRun: null, lastSyncAtNs: null };
+export const SYFU_IDLE: SyfuState = { sync: null, followUp: null, aloneSinceNs: null, lastSyncAtNs: null };
 
 export interface SyfuRules {
   /** Halves received further apart than this never pair. */
   maxPairAgeNs: bigint;
-  /** A Follow_Up whose Sync did not come is a sample only when it is at least this many in a row ... */
-  aloneAfter: number;
-  /** ... and no Sync of the record came within this before it (for one that never sent one: since the run began). */
+  /** A Follow_Up whose Sync did not come is a sample only if no Sync of the record came within this before it (none ever: since the run began). */
   syncQuietNs: bigint;
 }
 
-export const DEFAULT_SYFU_RULES: SyfuRules = { maxPairAgeNs: NS_PER_SECOND, aloneAfter: 3, syncQuietNs: 2n * NS_PER_SECOND };
+export const DEFAULT_SYFU_RULES: SyfuRules = { maxPairAgeNs: NS_PER_SECOND, syncQuietNs: 2n * NS_PER_SECOND };
 
 export type SyfuOutcome = "PAIRED" | "WAITING_FOR_FOLLOW_UP" | "WAITING_FOR_SYNC" | "IGNORED_ONE_STEP_SYNC";
 
@@ -129,28 +123,26 @@ function aloneSample(followUp: PendingFollowUp): OffsetSample {
 }
 
 /**
- * A waiting Follow_Up `lost` its Sync (the half received at `expiredAtNs` is not its partner): the
- * run it makes, and its sample if the record's Syncs are not reaching us (the header's rules).
+ * A waiting Follow_Up `lost` its Sync (the half received at `expiredAtNs` is not its partner): when
+ * the run began, and its sample if the record's Syncs are not reaching us (the header's rules).
  */
 function lostSync(
   lost: PendingFollowUp | null,
   expiredAtNs: bigint,
   state: SyfuState,
   rules: SyfuRules,
-): { aloneRun: AloneRun | null; samples: OffsetSample[] } {
-  if (lost === null) return { aloneRun: state.aloneRun, samples: [] };
-  const aloneRun = { count: (state.aloneRun?.count ?? 0) + 1, sinceNs: state.aloneRun?.sinceNs ?? lost.receivedAtNs };
-  const quietSinceNs = state.lastSyncAtNs ?? aloneRun.sinceNs;
-  const usable = aloneRun.count >= rules.aloneAfter && lost.receivedAtNs - quietSinceNs >= rules.syncQuietNs && lost.receivedAtNs < expiredAtNs;
-  return { aloneRun, samples: usable ? [aloneSample(lost)] : [] };
+): { aloneSinceNs: bigint | null; samples: OffsetSample[] } {
+  if (lost === null) return { aloneSinceNs: state.aloneSinceNs, samples: [] };
+  const aloneSinceNs = state.aloneSinceNs ?? lost.receivedAtNs;
+  const quietSinceNs = state.lastSyncAtNs ?? aloneSinceNs;
+  const usable = lost.receivedAtNs - quietSinceNs >= rules.syncQuietNs && lost.receivedAtNs < expiredAtNs;
+  return { aloneSinceNs, samples: usable ? [aloneSample(lost)] : [] };
 }
 
-/** After a pairing: nothing waits, no run; the newest Sync's receipt is kept. */
+/** After a pairing: nothing waits, no run; the latest Sync's receipt is kept. */
 function pairedState(lastSyncAtNs: bigint | null): SyfuState {
-  return { sync: null, followUp: null, aloneRun: null, lastSyncAtNs };
+  return { sync: null, followUp: null, aloneSinceNs: null, lastSyncAtNs };
 }
-
-const newer = (a: bigint | null, b: bigint): bigint => (a !== null && a > b ? a : b);
 
 export function syfuOnSync(state: SyfuState, message: SyncMessage, receivedAtNs: bigint, rules: SyfuRules = DEFAULT_SYFU_RULES): SyfuStep {
   const h = message.header;
@@ -164,7 +156,8 @@ export function syfuOnSync(state: SyfuState, message: SyncMessage, receivedAtNs:
     receivedAtNs,
     correctionField: h.correctionField,
   };
-  const lastSyncAtNs = newer(state.lastSyncAtNs, receivedAtNs);
+  // The reader thread hands Syncs on in the order they came: the latest is this one.
+  const lastSyncAtNs = receivedAtNs;
   const waiting = state.followUp;
   if (waiting !== null && matches(sync, waiting, receivedAtNs, waiting.receivedAtNs, rules)) {
     return { state: pairedState(lastSyncAtNs), samples: [pairedSample(sync, waiting)], outcome: "PAIRED" };
@@ -173,7 +166,7 @@ export function syfuOnSync(state: SyfuState, message: SyncMessage, receivedAtNs:
   // lost one is judged against the Syncs before it, not this one).
   const lost = lostSync(waiting, receivedAtNs, state, rules);
   return {
-    state: { sync, followUp: null, aloneRun: lost.aloneRun, lastSyncAtNs },
+    state: { sync, followUp: null, aloneSinceNs: lost.aloneSinceNs, lastSyncAtNs },
     samples: lost.samples,
     outcome: "WAITING_FOR_FOLLOW_UP",
   };
@@ -199,7 +192,7 @@ export function syfuOnFollowUp(state: SyfuState, message: FollowUpMessage, recei
   // A waiting Sync that is not this Follow_Up's lost its Follow_Up: drop it. This Follow_Up
   // waits for its own Sync, however long ago (or never) this record last sent one.
   return {
-    state: { sync: null, followUp, aloneRun: lost.aloneRun, lastSyncAtNs: state.lastSyncAtNs },
+    state: { sync: null, followUp, aloneSinceNs: lost.aloneSinceNs, lastSyncAtNs: state.lastSyncAtNs },
     samples: lost.samples,
     outcome: "WAITING_FOR_SYNC",
   };

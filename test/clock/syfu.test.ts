@@ -38,7 +38,7 @@ describe("Sync/Follow_Up pairing", () => {
     expect(b.samples).toEqual([{ localTimeNs: SYNC_RX, offsetNs: PAIRED_OFFSET, preciseOriginNs: PRECISE, paired: true }]);
   });
 
-  test("no Sync ever seen: each Follow_Up waits; used alone (own time and correction) from the third in a row, 2 s into the run", () => {
+  test("no Sync ever seen: each Follow_Up waits; used alone (own time and correction) 2 s into the run: the third, at 1 Hz", () => {
     // A sender at 1 Hz whose Syncs never reach us.
     const f = (state: SyfuState, k: number, corr = FU_CORR) =>
       syfuOnFollowUp(state, followUp(ID, 10 + k, PRECISE + BigInt(k) * S, { correctionField: corr }), FU_RX + BigInt(k) * S);
@@ -48,7 +48,7 @@ describe("Sync/Follow_Up pairing", () => {
     const b = f(a.state, 1);
     expect(b.outcome).toBe("WAITING_FOR_SYNC");
     expect(b.samples).toEqual([]); // the first of the run
-    expect(b.state.aloneRun).toEqual({ count: 1, sinceNs: FU_RX });
+    expect(b.state.aloneSinceNs).toBe(FU_RX);
     const c = f(b.state, 2);
     expect(c.samples).toEqual([]); // the second, 1 s into the run
     const d = f(c.state, 3, 0n);
@@ -57,7 +57,7 @@ describe("Sync/Follow_Up pairing", () => {
     expect(e.samples).toEqual([
       { localTimeNs: FU_RX + 3n * S, offsetNs: PRECISE - SYNC_RX - 2n * MS, preciseOriginNs: PRECISE + 3n * S, paired: false },
     ]);
-    expect(e.state.aloneRun).toEqual({ count: 4, sinceNs: FU_RX });
+    expect(e.state.aloneSinceNs).toBe(FU_RX);
   });
 
   test("at 8 Hz with no Sync ever seen: the first sample alone is the first Follow_Up received 2 s after the run began", () => {
@@ -78,7 +78,7 @@ describe("Sync/Follow_Up pairing", () => {
     const nextSyncRx = SYNC_RX + 125n * MS;
     const b = syfuOnSync(a.state, sync(ID, 11), nextSyncRx);
     expect(b.samples).toEqual([]);
-    expect(b.state.aloneRun).toEqual({ count: 1, sinceNs: FU_RX });
+    expect(b.state.aloneSinceNs).toBe(FU_RX);
     const c = syfuOnFollowUp(b.state, followUp(ID, 11, PRECISE + 125n * MS), nextSyncRx + MS);
     expect(c.outcome).toBe("PAIRED");
     expect(c.samples).toEqual([
@@ -168,8 +168,13 @@ describe("Sync/Follow_Up pairing", () => {
       state = step.state;
       samples.push(...step.samples);
     }
-    // 1 (1 s after the Sync) and 2 dropped; 3, received 3 s after the last Sync, is used when 4 comes.
-    expect(samples.map((x) => x.localTimeNs)).toEqual([FU_RX + 3n * S]);
+    // 1 (1 s after the Sync) dropped; 2, received 2 s after it, and 3 are used when the next comes.
+    expect(samples.map((x) => x.localTimeNs)).toEqual([FU_RX + 2n * S, FU_RX + 3n * S]);
+    // 2 s to the ns counts; 1 ns less does not.
+    const justLate = syfuOnFollowUp(SYFU_IDLE, followUp(ID, 0, PRECISE), FU_RX);
+    const quiet = { ...justLate.state, lastSyncAtNs: FU_RX - 2n * S };
+    expect(syfuOnFollowUp(quiet, followUp(ID, 1, PRECISE + S), FU_RX + S).samples.length).toBe(1);
+    expect(syfuOnFollowUp({ ...quiet, lastSyncAtNs: FU_RX - 2n * S + 1n }, followUp(ID, 1, PRECISE + S), FU_RX + S).samples).toEqual([]);
   });
 
   test("Sync lost and the next Follow_Up also first: old one dropped, new one waits for its Sync and pairs", () => {
@@ -182,7 +187,7 @@ describe("Sync/Follow_Up pairing", () => {
     expect(c.samples.map((x) => x.offsetNs)).toEqual([PRECISE - SYNC_RX]);
   });
 
-  test("a run that pairs again starts afresh: the next lost Syncs count from one", () => {
+  test("a run that pairs again starts afresh; what counts then is the time since the last Sync", () => {
     let state = SYFU_IDLE;
     const samples: OffsetSample[] = [];
     const f = (k: number) => {
@@ -196,18 +201,19 @@ describe("Sync/Follow_Up pairing", () => {
       samples.push(...step.samples);
     };
     for (const k of [0, 1, 2, 3]) f(k); // 1 Hz, no Syncs: 0 and 1 dropped, 2 used when 3 comes
-    s(4); // 3 used alone (the run is long, no Sync before it), then 4 waits
+    s(4); // 3 used alone (3 s into the run, no Sync before it), then 4 waits
     f(4); // pairs
-    expect(state.aloneRun).toBeNull();
+    expect(state.aloneSinceNs).toBeNull();
     f(5);
-    f(6); // 5 lost: dropped (a run of one, a Sync 2 s before)
-    expect(state.aloneRun).toEqual({ count: 1, sinceNs: FU_RX + 5n * S });
-    s(7);
+    f(6); // 5 lost: dropped (1 s after Sync 4)
+    expect(state.aloneSinceNs).toBe(FU_RX + 5n * S);
+    s(7); // 6 lost: used (2 s after Sync 4)
     f(7);
     expect(samples.map((x) => [Number((x.preciseOriginNs - PRECISE) / S), x.paired])).toEqual([
       [2, false],
       [3, false],
       [4, true],
+      [6, false],
       [7, true],
     ]);
   });

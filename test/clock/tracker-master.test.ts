@@ -84,7 +84,7 @@ describe("a master appears", () => {
     ]);
   });
 
-  test("no Sync at all (Follow_Up only): published from a Follow_Up's receipt from the third in a row, 2 s into the run", () => {
+  test("no Sync at all (Follow_Up only): published from a Follow_Up's receipt 2 s into the run (its third, at 1 Hz)", () => {
     const sc = new Scenario({}, T0);
     sc.peers("10.0.0.5");
     sc.ptp("10.0.0.5", announce(A, 0));
@@ -97,7 +97,7 @@ describe("a master appears", () => {
       sc.ptp("10.0.0.5", announce(A, 2 + k));
     };
     // Each waits for its Sync (which may be on its way through the event port's reader thread);
-    // those whose Sync did not come are dropped until the run is 3 long and 2 s old (their
+    // those whose Sync did not come are dropped until the run is 2 s old (their
     // receipt may be a batch's, late).
     for (const k of [0, 1, 2]) {
       fu(k);

@@ -57,7 +57,7 @@ function randomScript(seed: number, count: number): { event: TrackerEvent; nowNs
     const receivedAtNs = now - BigInt(Math.floor(random() * 100)) * US;
     out.push({ event: { kind: "ptp", source, message, receivedAtNs }, nowNs: now });
     // Often a Sync's own Follow_Up comes next, as from a real master (a Follow_Up whose Sync did
-    // not come is a sample only from the third in a row).
+    // not come is a sample only when its record's Syncs have been quiet for 2 s).
     if (message.kind === "sync" && random() < 0.5) {
       const precise = now + offset > 0n ? now + offset : 0n;
       now += BigInt(Math.floor(random() * 2_000)) * US;
